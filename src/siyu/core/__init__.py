@@ -1,0 +1,1 @@
+"""Canonical data: configuration, event and entity schemas, identifiers, time, errors."""

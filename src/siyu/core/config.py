@@ -1,0 +1,29 @@
+"""Typed configuration (pydantic-settings). Environment variables are prefixed ``SIYU_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_HASH_KEY = "siyu-dev-key-change-me"
+
+
+class Settings(BaseSettings):
+    """Process-wide settings; override with ``SIYU_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="SIYU_", extra="ignore")
+
+    hash_key: str = Field(
+        default=DEV_HASH_KEY,
+        description="Secret for keyed hashes (HMAC-SHA256) of phone and email; plaintext never lands in the lake.",
+    )
+    max_event_bytes: int = Field(default=32 * 1024, description="Segment's per-event size limit.")
+    default_phone_region: str = Field(default="CN", description="Region assumed for phones without +country.")
+    spark_master: str = Field(default="local[2]", description="Spark master URL for --engine spark.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
