@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     )
     max_event_bytes: int = Field(default=32 * 1024, description="Segment's per-event size limit.")
     default_phone_region: str = Field(default="CN", description="Region assumed for phones without +country.")
+    business_timezone: str = Field(
+        default="Asia/Shanghai", description="Time zone of the business day: partitions and daily KPIs use it."
+    )
     spark_master: str = Field(default="local[2]", description="Spark master URL for --engine spark.")
 
 

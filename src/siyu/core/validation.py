@@ -125,6 +125,8 @@ def validate_message(msg: Any, *, received_at: datetime | None = None) -> Accept
             if p.enum and value not in p.enum:
                 return Rejected(Reason.WRONG_TYPE, f"properties.{p.name} must be one of {list(p.enum)}")
     identifiers, problems = extract_identifiers(msg)
+    if not identifiers:
+        return Rejected(Reason.MISSING_REQUIRED_FIELD, "no usable identifier: " + "; ".join(problems)[:160])
     ts = times["timestamp"]
     assert ts is not None
     recv = received_at or times["receivedAt"]

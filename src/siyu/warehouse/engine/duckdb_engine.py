@@ -1,0 +1,57 @@
+"""DuckDB: the embedded default engine (in-process, only built-in extensions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from siyu.core.config import get_settings
+from siyu.warehouse.engine.base import check_identifier
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = $tz", {"tz": get_settings().business_timezone})
+        self.con.execute("SET preserve_insertion_order = false")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute("SET memory_limit = $m", {"m": memory_limit})
+        self._arrow: dict[str, pa.Table] = {}
+
+    def register(self, name: str, files: list[str], schema: pa.Schema | None = None) -> None:
+        if files:
+            rel = self.con.read_parquet(files, hive_partitioning=True, union_by_name=True)
+            rel.create_view(name, replace=True)
+        else:
+            if schema is None:
+                raise ValueError(f"no files for {name} and no schema for an empty view")
+            self.register_arrow(name, schema.empty_table())
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self._arrow[name] = table  # keep a reference: DuckDB scans it lazily
+        self.con.register(name, table)
+
+    def create_view(self, name: str, sql: str) -> None:
+        self.con.sql(sql).create_view(check_identifier(name), replace=True)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+        return self.con.execute(sql, params or {}).to_arrow_table()
+
+    def write(self, sql: str, out_dir: Path, params: dict[str, Any] | None = None,
+              partition_by: str | None = None) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rel = self.con.sql(sql, params=params or {})
+        if partition_by:
+            rel.write_parquet(str(out_dir), compression="zstd", partition_by=[partition_by], overwrite=True)
+        else:
+            rel.write_parquet(str(out_dir / "part-0.parquet"), compression="zstd")
+
+    def close(self) -> None:
+        self.con.close()

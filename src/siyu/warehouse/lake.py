@@ -1,0 +1,136 @@
+"""Lake layout: ``LAKE/<layer>/<table>/dt=YYYY-MM-DD/*.parquet``, written atomically.
+
+Every write goes to a hidden sibling folder first and is then renamed into place, so readers see
+either the old partition or the new one, never half of one. Hidden folders (``.tmp-*``) and files
+starting with ``_`` or ``.`` are ignored by both engines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+LAYERS = ("ods", "dwd", "dws", "ads", "identity")
+
+
+class Lake:
+    """Paths and atomic writes for one lake directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def table_dir(self, layer: str, table: str) -> Path:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}")
+        return self.root / layer / table
+
+    def partition_dir(self, layer: str, table: str, dt: date | str) -> Path:
+        return self.table_dir(layer, table) / f"dt={dt}"
+
+    def partitions(self, layer: str, table: str) -> list[str]:
+        """Sorted ``YYYY-MM-DD`` values of the table's partitions that hold data."""
+        base = self.table_dir(layer, table)
+        if not base.exists():
+            return []
+        out = []
+        for d in base.iterdir():
+            if d.is_dir() and d.name.startswith("dt=") and any(_data_files(d)):
+                out.append(d.name[3:])
+        return sorted(out)
+
+    def files(self, layer: str, table: str) -> list[str]:
+        """Every data file of a table (all partitions), for engines to scan."""
+        base = self.table_dir(layer, table)
+        if not base.exists():
+            return []
+        return sorted(str(p) for p in _data_files(base, recursive=True))
+
+    def exists(self, layer: str, table: str) -> bool:
+        return bool(self.files(layer, table))
+
+    @contextmanager
+    def staging(self, layer: str, table: str) -> Iterator[Path]:
+        """A scratch folder next to the table; removed afterwards whatever happens."""
+        base = self.table_dir(layer, table)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        tmp = base.parent / f".tmp-{table}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def replace_partition(self, layer: str, table: str, dt: str, source_dir: Path) -> None:
+        """Atomically make ``source_dir`` (a folder of parquet files) the partition ``dt``."""
+        target = self.partition_dir(layer, table, dt)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = target.parent / f".old-dt={dt}-{uuid.uuid4().hex[:8]}"
+        if target.exists():
+            os.rename(target, old)
+        os.rename(source_dir, target)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def replace_table(self, layer: str, table: str, source_dir: Path) -> None:
+        """Atomically replace a whole (unpartitioned or fully rebuilt) table."""
+        target = self.table_dir(layer, table)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = target.parent / f".old-{table}-{uuid.uuid4().hex[:8]}"
+        if target.exists():
+            os.rename(target, old)
+        os.rename(source_dir, target)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def commit_partitions(self, layer: str, table: str, out_dir: Path, days: list[str]) -> None:
+        """Make ``out_dir/dt=D`` the partition D for each of ``days``; a day with no output is emptied."""
+        for day in days:
+            src = out_dir / f"dt={day}"
+            if src.exists():
+                self.replace_partition(layer, table, day, src)
+            else:
+                shutil.rmtree(self.partition_dir(layer, table, day), ignore_errors=True)
+
+    def write_file(self, layer: str, table: str, name: str, data: pa.Table, dt: str | None = None) -> Path:
+        """Write one parquet file atomically (temp name, then rename) into a table or partition."""
+        folder = self.partition_dir(layer, table, dt) if dt else self.table_dir(layer, table)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / name
+        tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        pq.write_table(data, tmp, compression="zstd")
+        os.replace(tmp, final)
+        return final
+
+    # --- small JSON state files (build manifest, identity state) ---------------------------------
+    def state_path(self, name: str) -> Path:
+        return self.root / "_state" / f"{name}.json"
+
+    def read_state(self, name: str) -> dict[str, Any]:
+        path = self.state_path(name)
+        if not path.exists():
+            return {}
+        return dict(json.loads(path.read_text()))
+
+    def write_state(self, name: str, state: dict[str, Any]) -> None:
+        path = self.state_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True, default=str))
+        os.replace(tmp, path)
+
+
+def _data_files(folder: Path, recursive: bool = False) -> Iterator[Path]:
+    it = folder.rglob("*.parquet") if recursive else folder.glob("*.parquet")
+    for p in it:
+        rel = p.relative_to(folder).parts
+        if any(part.startswith((".", "_")) for part in rel):
+            continue
+        yield p
