@@ -78,7 +78,7 @@ def validate_message(msg: Any, *, received_at: datetime | None = None) -> Accept
     mtype = msg.get("type")
     if mtype is None:
         return Rejected(Reason.MISSING_REQUIRED_FIELD, "type")
-    if mtype not in MESSAGE_TYPES:
+    if not isinstance(mtype, str) or mtype not in MESSAGE_TYPES:
         return Rejected(Reason.UNKNOWN_TYPE, f"type={str(mtype)[:40]!r}")
     for name in ("messageId", "timestamp"):
         if name not in msg or msg[name] is None:

@@ -3,11 +3,12 @@
 A day is rebuilt when its ODS files changed since the last build (re-running a day replaces it; a
 new day leaves history alone). OneID edges are extracted per day; the compact identity graph is
 re-resolved each build with stable ids, and the days holding rows of a one_id that a split moved
-are rewritten. ADS tables are small and rebuilt whole from DWS.
+are rewritten. DWD orders and the ADS tables are small and rebuilt whole.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -29,6 +30,9 @@ from siyu.warehouse.layers import ads, dwd, dws
 from siyu.warehouse.schemas import ODS_EVENTS_VIEW
 
 Step = Callable[[str], None]
+#: (layer, table) of every table a build writes, in build order.
+BUILT_TABLES = (("dwd", "events"), ("dwd", "orders"), ("dwd", "order_items"), ("dws", "user_daily"),
+                ("ads", "profiles"), ("ads", "kpi_daily"), ("ads", "id_map"))
 
 
 @dataclass
@@ -48,6 +52,24 @@ class BuildReport:
                 "seconds": self.seconds}
 
 
+def register_layer(eng: Engine, lake: Lake, layer: str, table: str, view: str | None = None) -> None:
+    """Expose a lake table as ``view`` (default ``<layer>_<table>``), empty tables included."""
+    eng.register(view or f"{layer}_{table}", lake.files(layer, table), lake.schema(layer, table))
+
+
+def write_layer(eng: Engine, lake: Lake, layer: str, table: str, sql: str, *, days: list[str] | None = None,
+                params: dict[str, Any] | None = None) -> None:
+    """Run ``sql`` and make its result the table (``days`` given: only those ``dt`` partitions)."""
+    with lake.staging(layer, table) as tmp:
+        eng.write(sql, tmp / "out", params=params, partition_by="dt" if days is not None else None)
+        if days is not None:
+            lake.commit_partitions(layer, table, tmp / "out", days)
+        else:
+            lake.replace_table(layer, table, tmp / "out")
+    if lake.schema(layer, table) is None:
+        lake.save_schema(layer, table, eng.schema(sql, params))
+
+
 def _signature(lake: Lake, layer: str, table: str, day: str | None = None) -> list[list[Any]]:
     folder = lake.partition_dir(layer, table, day) if day else lake.table_dir(layer, table)
     if not folder.exists():
@@ -55,8 +77,8 @@ def _signature(lake: Lake, layer: str, table: str, day: str | None = None) -> li
     return sorted([p.name, p.stat().st_size] for p in folder.glob("*.parquet"))
 
 
-def _days_table(days: list[str]) -> pa.Table:
-    return pa.table({"dt": pa.array([date.fromisoformat(d) for d in days], pa.date32())})
+def _days_table(days: list[str] | set[str]) -> pa.Table:
+    return pa.table({"dt": pa.array(sorted(date.fromisoformat(d) for d in days), pa.date32())})
 
 
 def _ods_files(lake: Lake, days: set[str]) -> list[str]:
@@ -69,30 +91,34 @@ def _ods_files(lake: Lake, days: set[str]) -> list[str]:
 
 
 def _with_neighbours(days: list[str]) -> set[str]:
-    out: set[str] = set()
-    for d in days:
-        day = date.fromisoformat(d)
-        out.update(str(day + timedelta(n)) for n in (-1, 0, 1))
-    return out
+    """Days plus the day either side: a duplicate delivery can fall over midnight."""
+    return {str(date.fromisoformat(d) + timedelta(n)) for d in days for n in (-1, 0, 1)}
 
 
-def register_entities(engine: Engine, lake: Lake) -> None:
-    for name, view in (("orders", "ods_orders"), ("order_items", "ods_order_items"),
-                       ("customer_staff", "ods_customer_staff")):
-        spec = ENTITIES[name]
-        schema = spec.schema.append(pa.field("batch_id", pa.string()))
-        engine.register(view, lake.files("ods", f"entities_{name}"), schema)
+def register_entities(eng: Engine, lake: Lake) -> None:
+    for name in ("orders", "order_items", "customer_staff"):
+        schema = ENTITIES[name].schema.append(pa.field("batch_id", pa.string()))
+        eng.register(f"ods_{name}", lake.files("ods", f"entities_{name}"), schema)
+
+
+class _Clock:
+    def __init__(self, report: BuildReport) -> None:
+        self.report, self.t = report, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.report.seconds[name] = round(now - self.t, 3)
+        self.t = now
 
 
 def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, step: Step | None = None,
           shared_limit: int = 2) -> BuildReport:
     """Build the layers that changed since the last build; ``full`` rebuilds every day."""
-    import time
-
     eng = open_engine(engine) if isinstance(engine, str) else engine
     report = BuildReport(engine=eng.name)
     say = step or (lambda _m: None)
-    manifest = lake.read_state(f"build-{eng.name}") if not full else {}
+    clock = _Clock(report)
+    manifest = {} if full else lake.read_state(f"build-{eng.name}")
     ods_days = lake.partitions("ods", "events")
     sigs = {d: _signature(lake, "ods", "events", d) for d in ods_days}
     old = manifest.get("ods_days", {})
@@ -101,80 +127,66 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
     ent_sig = {n: _signature(lake, "ods", f"entities_{n}") for n in ENTITIES}
     entities_changed = manifest.get("entities") != ent_sig
     register_entities(eng, lake)
-    clock = time.perf_counter()
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        report.seconds[name] = round(now - clock, 3)
-        clock = now
-
-    say(f"{len(dirty)} day(s) to build, entities {'changed' if entities_changed else 'unchanged'}")
+    say(f"identity edges for {len(dirty)} day(s)")
     eng.register_arrow("build_days", _days_table(dirty))
     eng.register("ods_events", _ods_files(lake, set(dirty)), ODS_EVENTS_VIEW)
     if dirty:
-        say("extracting identity edges")
         extract_event_graph(eng, lake, dirty)
     if entities_changed:
         extract_order_graph(eng, lake)
-    lap("identity_extract")
+    clock.lap("identity_extract")
     say("resolving OneID")
     report.identity = resolve_graph(eng, lake, shared_limit=shared_limit)
     register_identity(eng, lake)
-    lap("identity_resolve")
+    clock.lap("identity_resolve")
 
-    rebuild = set(dirty) | set(vanished)
-    if report.identity.reassigned and lake.exists("dwd", "events"):
-        eng.register("dwd_events", lake.files("dwd", "events"))
-        moved = pa.table({"one_id": sorted(report.identity.reassigned)})
-        eng.register_arrow("moved_ids", moved)
-        hit = eng.query("SELECT DISTINCT CAST(dt AS VARCHAR) AS d FROM dwd_events WHERE one_id IN "
-                        "(SELECT one_id FROM moved_ids)")
-        rebuild.update(hit["d"].to_pylist())
-    days = sorted(rebuild)
+    days = sorted(set(dirty) | set(vanished) | _days_with(eng, lake, report.identity.reassigned))
     report.days_built = days
     if days:
         say(f"dwd events for {len(days)} day(s)")
         eng.register_arrow("build_days", _days_table(days))
         eng.register("ods_events", _ods_files(lake, _with_neighbours(days)), ODS_EVENTS_VIEW)
-        with lake.staging("dwd", "events") as tmp:
-            eng.write(dwd.EVENTS, tmp / "out", partition_by="dt")
-            lake.commit_partitions("dwd", "events", tmp / "out", days)
-    lap("dwd_events")
-    eng.register("dwd_events", lake.files("dwd", "events"))
+        write_layer(eng, lake, "dwd", "events", dwd.EVENTS, days=days)
+    clock.lap("dwd_events")
+    register_layer(eng, lake, "dwd", "events")
     say("dwd orders")
-    for table, sql in (("orders", dwd.ORDERS), ("order_items", dwd.ORDER_ITEMS)):
-        with lake.staging("dwd", table) as tmp:
-            eng.write(sql, tmp / "out", partition_by="dt" if table == "orders" else None)
-            lake.replace_table("dwd", table, tmp / "out")
-    eng.register("dwd_orders", lake.files("dwd", "orders"))
-    lap("dwd_orders")
+    write_layer(eng, lake, "dwd", "orders", dwd.ORDERS, days=None)
+    write_layer(eng, lake, "dwd", "order_items", dwd.ORDER_ITEMS)
+    register_layer(eng, lake, "dwd", "orders")
+    clock.lap("dwd_orders")
 
-    dws_days = sorted(set(days) | (set(lake.partitions("dwd", "orders")) | set(lake.partitions("dwd", "events"))
-                                   if entities_changed or report.identity.new_redirects else set()))
+    # Orders are rebuilt whole, and merges change whose row is whose: then every day's DWS is redone.
+    dws_days = set(days)
+    if entities_changed or report.identity.new_redirects:
+        dws_days |= set(lake.partitions("dwd", "events")) | set(lake.partitions("dwd", "orders"))
     if dws_days:
         say(f"dws for {len(dws_days)} day(s)")
         eng.register_arrow("build_days", _days_table(dws_days))
-        with lake.staging("dws", "user_daily") as tmp:
-            eng.write(dws.USER_DAILY, tmp / "out", partition_by="dt")
-            lake.commit_partitions("dws", "user_daily", tmp / "out", dws_days)
-    lap("dws")
+        write_layer(eng, lake, "dws", "user_daily", dws.USER_DAILY, days=sorted(dws_days))
+    clock.lap("dws")
 
     say("ads")
-    eng.register("dws_user_daily", lake.files("dws", "user_daily"))
+    register_layer(eng, lake, "dws", "user_daily")
     as_of = eng.query("SELECT CAST(max(dt) AS VARCHAR) AS d FROM dws_user_daily")["d"][0].as_py()
-    params = {"as_of": as_of}
     eng.create_view("user_daily_current", ads.USER_DAILY_CURRENT)
-    for table, sql, p in (("profiles", ads.PROFILES, params), ("kpi_daily", ads.KPI_DAILY, None),
-                          ("id_map", ads.ID_MAP, None)):
-        with lake.staging("ads", table) as tmp:
-            eng.write(sql, tmp / "out", params=p)
-            lake.replace_table("ads", table, tmp / "out")
-    lap("ads")
+    write_layer(eng, lake, "ads", "profiles", ads.PROFILES, params={"as_of": as_of or "1970-01-01"})
+    write_layer(eng, lake, "ads", "kpi_daily", ads.KPI_DAILY)
+    write_layer(eng, lake, "ads", "id_map", ads.ID_MAP)
+    clock.lap("ads")
     lake.write_state(f"build-{eng.name}", {"ods_days": sigs, "entities": ent_sig})
-    for layer, table in (("dwd", "events"), ("dwd", "orders"), ("dws", "user_daily"), ("ads", "profiles"),
-                         ("ads", "kpi_daily"), ("ads", "id_map")):
-        eng.register("count_probe", lake.files(layer, table))
+    for layer, table in BUILT_TABLES:
+        register_layer(eng, lake, layer, table, "count_probe")
         report.rows[f"{layer}.{table}"] = int(eng.query("SELECT count(*) AS n FROM count_probe")["n"][0].as_py())
     return report
 
+
+def _days_with(eng: Engine, lake: Lake, one_ids: set[str]) -> set[str]:
+    """DWD days holding rows stamped with any of ``one_ids`` (a split moved their identifiers)."""
+    if not one_ids or not lake.exists("dwd", "events"):
+        return set()
+    register_layer(eng, lake, "dwd", "events")
+    eng.register_arrow("moved_ids", pa.table({"one_id": sorted(one_ids)}))
+    hit = eng.query("SELECT DISTINCT CAST(dt AS VARCHAR) AS d FROM dwd_events "
+                    "WHERE one_id IN (SELECT one_id FROM moved_ids)")
+    return set(hit["d"].to_pylist())

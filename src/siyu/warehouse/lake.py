@@ -99,6 +99,18 @@ class Lake:
             else:
                 shutil.rmtree(self.partition_dir(layer, table, day), ignore_errors=True)
 
+    def save_schema(self, layer: str, table: str, schema: pa.Schema) -> None:
+        """Keep a zero-row ``_schema.parquet`` so an empty table still has columns to query."""
+        folder = self.table_dir(layer, table)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"._schema.{uuid.uuid4().hex[:8]}.tmp"
+        pq.write_table(schema.empty_table(), tmp)
+        os.replace(tmp, folder / "_schema.parquet")
+
+    def schema(self, layer: str, table: str) -> pa.Schema | None:
+        path = self.table_dir(layer, table) / "_schema.parquet"
+        return pq.read_schema(path) if path.exists() else None
+
     def write_file(self, layer: str, table: str, name: str, data: pa.Table, dt: str | None = None) -> Path:
         """Write one parquet file atomically (temp name, then rename) into a table or partition."""
         folder = self.partition_dir(layer, table, dt) if dt else self.table_dir(layer, table)

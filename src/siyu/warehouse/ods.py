@@ -253,7 +253,8 @@ def import_events(source: Path, lake: Lake, *, flush_rows: int = 250_000,
             fr.error = str(exc)
         sink.flush()
         ledger[digest] = {"path": str(path), "batch_id": batch_id, "accepted": fr.accepted,
-                          "quarantined": fr.quarantined, "error": fr.error}
+                          "quarantined": fr.quarantined, "error": fr.error, "encoding": fr.encoding,
+                          "lines": fr.lines}
         lake.write_state("imports", ledger)  # per file, so a crash re-lands at most one file
     sink.flush()
     report.days = sink.days

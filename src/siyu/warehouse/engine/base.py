@@ -41,6 +41,9 @@ class Engine(Protocol):
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
         """Run a query and return its result as Arrow (for small results)."""
 
+    def schema(self, sql: str, params: dict[str, Any] | None = None) -> pa.Schema:
+        """The result schema of a query, without running it."""
+
     def write(self, sql: str, out_dir: Path, params: dict[str, Any] | None = None,
               partition_by: str | None = None) -> None:
         """Run a query and write its result as parquet into ``out_dir`` (a fresh folder)."""

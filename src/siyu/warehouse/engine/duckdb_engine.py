@@ -27,22 +27,34 @@ class DuckDBEngine:
 
     def register(self, name: str, files: list[str], schema: pa.Schema | None = None) -> None:
         if files:
+            self._forget(name)
             rel = self.con.read_parquet(files, hive_partitioning=True, union_by_name=True)
-            rel.create_view(name, replace=True)
+            rel.create_view(check_identifier(name), replace=True)
         else:
             if schema is None:
                 raise ValueError(f"no files for {name} and no schema for an empty view")
             self.register_arrow(name, schema.empty_table())
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
+        self._forget(name)
         self._arrow[name] = table  # keep a reference: DuckDB scans it lazily
-        self.con.register(name, table)
+        self.con.register(check_identifier(name), table)
+
+    def _forget(self, name: str) -> None:
+        """Drop whatever ``name`` meant before: a registered Arrow table would shadow a new view."""
+        if self._arrow.pop(name, None) is not None:
+            self.con.unregister(name)
+        self.con.execute(f"DROP VIEW IF EXISTS {check_identifier(name)}")
 
     def create_view(self, name: str, sql: str) -> None:
+        self._forget(name)
         self.con.sql(sql).create_view(check_identifier(name), replace=True)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or {}).to_arrow_table()
+        return self.con.sql(sql, params=params or None).to_arrow_table()
+
+    def schema(self, sql: str, params: dict[str, Any] | None = None) -> pa.Schema:
+        return self.query(f"SELECT * FROM ({sql}) AS q LIMIT 0", params).schema
 
     def write(self, sql: str, out_dir: Path, params: dict[str, Any] | None = None,
               partition_by: str | None = None) -> None:

@@ -87,6 +87,9 @@ class SparkEngine:
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
         return self._df(sql, params).toArrow()
 
+    def schema(self, sql: str, params: dict[str, Any] | None = None) -> pa.Schema:
+        return self.query(f"SELECT * FROM ({sql}) AS q LIMIT 0", params).schema
+
     def write(self, sql: str, out_dir: Path, params: dict[str, Any] | None = None,
               partition_by: str | None = None) -> None:
         writer = self._df(sql, params).write.mode("overwrite").option("compression", "zstd")

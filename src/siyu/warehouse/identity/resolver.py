@@ -138,7 +138,7 @@ def resolve(
     for e in edges:  # an edge's ends are nodes even if the caller did not list them
         for k in (e.a, e.b):
             if k not in nodes or e.first_seen < nodes[k]:
-                nodes.setdefault(k, e.first_seen)
+                nodes[k] = e.first_seen
     for key in nodes:
         uf.add(key)
     shared = shared_nodes(edges, shared_limit)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-#: Events that a person does (as opposed to what the brand does to them: sends, coupons, tiers).
-INTERACTION_EVENTS = (
-    "identify", "wecom_friend_added", "group_joined", "group_message_sent", "article_read",
-    "content_shared", "video_played", "live_viewed", "mp_page_viewed", "product_viewed", "cart_added",
-    "order_paid", "coupon_redeemed", "cs_consulted", "message_clicked", "store_visited",
-)
-_interaction_list = ", ".join(f"'{e}'" for e in INTERACTION_EVENTS)
+#: What the brand does to a person (sends, coupons, points, tiers) is not the person interacting;
+#: every other event, custom ones included, is an interaction (互动) and makes the day active.
+BRAND_SIDE_EVENTS = ("message_delivered", "coupon_issued", "points_changed", "member_tier_changed")
+_brand_list = ", ".join(f"'{e}'" for e in BRAND_SIDE_EVENTS)
 
 
 def _count(event: str, name: str) -> str:
@@ -23,8 +20,7 @@ WITH ev AS (
 ), daily AS (
     SELECT e.one_id, e.dt,
         count(*) AS events,
-        CAST(sum(CASE WHEN e.event IN ({_interaction_list}) OR e.type IN ('page', 'screen')
-                 THEN 1 ELSE 0 END) AS BIGINT) AS interactions,
+        CAST(sum(CASE WHEN e.event IN ({_brand_list}) THEN 0 ELSE 1 END) AS BIGINT) AS interactions,
         CAST(sum(CASE WHEN e.type IN ('page', 'screen') OR e.event = 'mp_page_viewed' THEN 1 ELSE 0 END)
             AS BIGINT) AS page_views,
         {_count("product_viewed", "product_views")},

@@ -1,0 +1,49 @@
+"""Shared fixtures: the engine parametrisation (DuckDB and Spark) and small lakes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from siyu.warehouse.engine import Engine, open_engine
+
+ENGINES = ["duckdb", "spark"]
+
+
+def _spark_required() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true") or os.environ.get("SIYU_REQUIRE_SPARK") == "1"
+
+
+@pytest.fixture(scope="session")
+def spark_engine() -> Iterator[Engine]:
+    try:
+        eng = open_engine("spark")
+    except Exception as exc:  # a missing Java must fail CI, and only skip on a laptop without it
+        if _spark_required():
+            pytest.fail(f"Spark is required in CI but could not start: {exc}")
+        pytest.skip(f"Spark unavailable here: {exc}")
+    yield eng
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    """Parametrises a test over every engine; Spark tests are marked ``spark``."""
+    if request.param == "spark":
+        request.getfixturevalue("spark_engine")
+    return str(request.param)
+
+
+@pytest.fixture
+def engine(engine_name: str, request: pytest.FixtureRequest) -> Engine:
+    if engine_name == "spark":
+        return request.getfixturevalue("spark_engine")  # type: ignore[no-any-return]
+    return open_engine("duckdb")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("engine_name") == "spark":
+            item.add_marker(pytest.mark.spark)
