@@ -111,6 +111,8 @@ def quality(lake: LakeOpt, as_json: JsonOpt = False,
             out.print(kv_table("missing required fields (rate)", {
                 f"{m['event']} · {m['field']}": f"{m['missing']}/{m['of']} = {m['rate']:.2%}"
                 for m in s["missing_required_fields"]}))
+        for warning in rep.warnings:
+            console.print(f"[yellow]warning[/yellow] {warning}")
         for alert in rep.alerts:
             console.print(f"[red]alert[/red] {alert}")
         if not rep.alerts:

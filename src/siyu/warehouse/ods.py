@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 import uuid
 import zlib
 from collections import Counter, defaultdict
@@ -174,8 +175,10 @@ class _Sink:
     def reject(self, rej: Rejected | str, detail: str, payload: bytes, source: str, line_no: int) -> None:
         reason = rej.reason.value if isinstance(rej, Rejected) else rej
         text = payload[:MAX_QUARANTINE_PAYLOAD].decode("utf-8", errors="backslashreplace")
+        event = _EVENT_NAME.search(text[:4096])
         self.quarantine.append({
-            "reason": reason, "detail": detail[:500], "source": source, "line_no": line_no,
+            "reason": reason, "detail": detail[:500], "event": event.group(1) if event else None,
+            "source": source, "line_no": line_no,
             "payload": text, "payload_bytes": len(payload),
             "payload_sha256": hashlib.sha256(payload).hexdigest(),
             "batch_id": self.batch_id, "loaded_at": self.loaded_at,
@@ -201,6 +204,10 @@ class _Sink:
                                  dt=self.load_day)
             self.quarantine.clear()
         self.buffered = 0
+
+
+#: Best-effort event name of a rejected line (it may not even be JSON), for per-event missing rates.
+_EVENT_NAME = re.compile(r'"event"\s*:\s*"([^"\\]{1,100})"')
 
 
 def _str(v: Any) -> str | None:

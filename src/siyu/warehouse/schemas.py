@@ -25,7 +25,8 @@ ODS_EVENTS_VIEW = ODS_EVENTS.append(pa.field("dt", pa.date32()))
 
 QUARANTINE = pa.schema(
     [
-        ("reason", pa.string()), ("detail", pa.string()), ("source", pa.string()), ("line_no", pa.int64()),
+        ("reason", pa.string()), ("detail", pa.string()), ("event", pa.string()),
+        ("source", pa.string()), ("line_no", pa.int64()),
         ("payload", pa.string()), ("payload_bytes", pa.int64()), ("payload_sha256", pa.string()),
         ("batch_id", pa.string()), ("loaded_at", TS),
     ]
