@@ -29,6 +29,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -116,13 +117,23 @@ def canonical_value(kind: IdentifierType | str, raw: Any) -> str:
     return value
 
 
+_PII = frozenset({IdentifierType.PHONE, IdentifierType.EMAIL})
+
+
+@lru_cache(maxsize=1 << 20)
+def _pii_token(kind: IdentifierType, raw: str, key: str) -> str:
+    """Cached: phone parsing is the most expensive step of landing, and people reuse one phone."""
+    return keyed_hash(kind.value, canonical_value(kind, raw), key)
+
+
 def stored_value(kind: IdentifierType | str, raw: Any) -> str:
     """The value as it is stored in the lake: canonical, and keyed-hashed for phone and email."""
     kind = IdentifierType(kind)
-    value = canonical_value(kind, raw)
-    if kind in (IdentifierType.PHONE, IdentifierType.EMAIL):
-        return keyed_hash(kind.value, value)
-    return value
+    if kind in _PII:
+        if isinstance(raw, str | int) and not isinstance(raw, bool):
+            return _pii_token(kind, str(raw), get_settings().hash_key)
+        canonical_value(kind, raw)  # raises the right BadIdentifier
+    return canonical_value(kind, raw)
 
 
 def _dig(obj: Any, *path: str) -> Any:

@@ -11,26 +11,31 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import multiprocessing as mp
+import os
 import re
 import uuid
 import zlib
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from siyu.core.config import get_settings
 from siyu.core.errors import BadInputFile
-from siyu.core.identifiers import ID_COLUMNS, IdentifierType
+from siyu.core.identifiers import ID_COLUMNS
 from siyu.core.validation import Accepted, Reason, Rejected, validate_line
 from siyu.warehouse.lake import Lake
-from siyu.warehouse.schemas import ODS_EVENTS, QUARANTINE
+from siyu.warehouse.schemas import ODS_EVENTS_VIEW, QUARANTINE
 
 EVENT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".gz")
 BAD_ENCODING = "bad_encoding"
@@ -138,72 +143,191 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:20]
 
 
-class _Sink:
-    """Buffers accepted rows per day and quarantined rows, flushing parquet files as they fill."""
+class _FileLander:
+    """Validates one file's lines into column buffers, spilling staged parquet files as they fill.
 
-    def __init__(self, lake: Lake, batch_id: str, flush_rows: int) -> None:
-        self.lake, self.batch_id, self.flush_rows = lake, batch_id, flush_rows
-        self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.quarantine: list[dict[str, Any]] = []
-        self.buffered = 0
-        self.seq = 0
+    Runs inside a worker process; writes only under ``stage`` (never into the lake itself).
+    """
+
+    def __init__(self, stage: Path, batch_id: str, tag: str, loaded_at: datetime, flush_rows: int) -> None:
+        self.stage, self.batch_id, self.tag, self.loaded_at = stage, batch_id, tag, loaded_at
+        self.flush_rows = flush_rows
         self.tz = ZoneInfo(get_settings().business_timezone)
-        self.loaded_at = datetime.now(UTC)
-        self.load_day = self.loaded_at.astimezone(self.tz).date().isoformat()
+        self.events: dict[str, list[Any]] = {name: [] for name in ODS_EVENTS_VIEW.names}
+        self.quarantine: dict[str, list[Any]] = {name: [] for name in QUARANTINE.names}
+        self.seq = 0
         self.days: set[str] = set()
+        self.day_cache: dict[tuple[int, int, int, int], date] = {}
 
     def accept(self, acc: Accepted, source: str) -> None:
-        msg = acc.msg
+        msg, cols = acc.msg, self.events
         extra = {k: v for k, v in msg.items() if k not in ENVELOPE_KEYS}
-        row: dict[str, Any] = {
-            "message_id": acc.message_id, "type": acc.type, "event": acc.event,
-            "user_id": _str(msg.get("userId")), "anonymous_id": _str(msg.get("anonymousId")),
-            "ts_client": acc.timestamp, "sent_at": acc.sent_at, "received_at": acc.received_at,
-            "event_time": acc.event_time,
-            "properties": _json(msg.get("properties")), "traits": _json(msg.get("traits")),
-            "context": _json(msg.get("context")), "extra": _json(extra) if extra else None,
-            "id_problems": "; ".join(acc.id_problems) or None,
-            "source": source, "batch_id": self.batch_id, "loaded_at": self.loaded_at,
-        }
-        for kind in IdentifierType:
-            row[ID_COLUMNS[kind]] = acc.identifiers.get(kind)
-        day = acc.event_time.astimezone(self.tz).date().isoformat()
-        self.events[day].append(row)
-        self.days.add(day)
-        self._grow()
+        cols["message_id"].append(acc.message_id)
+        cols["type"].append(acc.type)
+        cols["event"].append(acc.event)
+        cols["user_id"].append(_str(msg.get("userId")))
+        cols["anonymous_id"].append(_str(msg.get("anonymousId")))
+        cols["ts_client"].append(acc.timestamp)
+        cols["sent_at"].append(acc.sent_at)
+        cols["received_at"].append(acc.received_at)
+        cols["event_time"].append(acc.event_time)
+        cols["properties"].append(_json(msg.get("properties")))
+        cols["traits"].append(_json(msg.get("traits")))
+        cols["context"].append(_json(msg.get("context")))
+        cols["extra"].append(_json(extra) if extra else None)
+        cols["id_problems"].append("; ".join(acc.id_problems) or None)
+        cols["source"].append(source)
+        cols["batch_id"].append(self.batch_id)
+        cols["loaded_at"].append(self.loaded_at)
+        for kind, column in ID_COLUMNS.items():
+            cols[column].append(acc.identifiers.get(kind))
+        t = acc.event_time
+        hour_key = (t.year, t.month, t.day, t.hour)
+        day = self.day_cache.get(hour_key)
+        if day is None:  # the business day of an hour in UTC never varies: compute once per hour
+            day = self.day_cache[hour_key] = t.astimezone(self.tz).date()
+        cols["dt"].append(day)
+        if len(cols["message_id"]) >= self.flush_rows:
+            self.flush()
 
-    def reject(self, rej: Rejected | str, detail: str, payload: bytes, source: str, line_no: int) -> None:
-        reason = rej.reason.value if isinstance(rej, Rejected) else rej
+    def reject(self, reason: str, detail: str, payload: bytes, source: str, line_no: int) -> None:
         text = payload[:MAX_QUARANTINE_PAYLOAD].decode("utf-8", errors="backslashreplace")
         event = _EVENT_NAME.search(text[:4096])
-        self.quarantine.append({
+        row = {
             "reason": reason, "detail": detail[:500], "event": event.group(1) if event else None,
-            "source": source, "line_no": line_no,
-            "payload": text, "payload_bytes": len(payload),
-            "payload_sha256": hashlib.sha256(payload).hexdigest(),
-            "batch_id": self.batch_id, "loaded_at": self.loaded_at,
-        })
-        self._grow()
-
-    def _grow(self) -> None:
-        self.buffered += 1
-        if self.buffered >= self.flush_rows:
+            "source": source, "line_no": line_no, "payload": text, "payload_bytes": len(payload),
+            "payload_sha256": hashlib.sha256(payload).hexdigest(), "batch_id": self.batch_id,
+            "loaded_at": self.loaded_at,
+        }
+        for k, v in row.items():
+            self.quarantine[k].append(v)
+        if len(self.quarantine["reason"]) >= 10_000:
             self.flush()
 
     def flush(self) -> None:
-        for day, rows in self.events.items():
-            if rows:
-                self.seq += 1
-                table = pa.Table.from_pylist(rows, schema=ODS_EVENTS)
-                self.lake.write_file("ods", "events", f"b-{self.batch_id}-{self.seq:05d}.parquet", table, dt=day)
-        self.events.clear()
-        if self.quarantine:
+        for kind, cols, schema in (("accepted", self.events, ODS_EVENTS_VIEW), ("quarantine", self.quarantine,
+                                                                                QUARANTINE)):
+            if not cols[schema.names[0]]:
+                continue
             self.seq += 1
-            table = pa.Table.from_pylist(self.quarantine, schema=QUARANTINE)
-            self.lake.write_file("ods", "quarantine", f"b-{self.batch_id}-{self.seq:05d}.parquet", table,
-                                 dt=self.load_day)
-            self.quarantine.clear()
-        self.buffered = 0
+            folder = self.stage / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            table = pa.table(cols, schema=schema)
+            if kind == "accepted":
+                self.days.update(str(d) for d in set(cols["dt"]))
+                table = table.sort_by("dt")
+            pq.write_table(table, folder / f"{self.tag}-{self.seq:05d}.parquet", compression="zstd")
+            for v in cols.values():
+                v.clear()
+
+
+def _land_file(path: Path, stage: Path, batch_id: str, tag: str, loaded_at: datetime,
+               flush_rows: int) -> tuple[FileReport, Counter[str], set[str]]:
+    """Validate every line of one file into staged parquet (a worker's whole job)."""
+    settings = get_settings()
+    fr = FileReport(path=str(path))
+    reasons: Counter[str] = Counter()
+    lander = _FileLander(stage, batch_id, tag, loaded_at, flush_rows)
+    source = path.name
+    try:
+        for line_no, raw in _lines(path, fr):
+            fr.lines += 1
+            if not raw.strip():
+                fr.blank += 1
+                continue
+            try:
+                text = raw.decode(fr.encoding)
+            except UnicodeDecodeError as exc:
+                lander.reject(BAD_ENCODING, f"not {fr.encoding}: {exc}", raw, source, line_no)
+                reasons[BAD_ENCODING] += 1
+                continue
+            verdict = validate_line(text, max_bytes=settings.max_event_bytes)
+            if isinstance(verdict, Rejected):
+                lander.reject(verdict.reason.value, verdict.detail, raw, source, line_no)
+                reasons[verdict.reason.value] += 1
+            else:
+                lander.accept(verdict, source)
+                fr.accepted += 1
+    except BadInputFile as exc:
+        fr.error = str(exc)
+    lander.flush()
+    fr.quarantined = sum(reasons.values())
+    return fr, reasons, lander.days
+
+
+def _publish(stage: Path, lake: Lake, batch_id: str, load_day: str) -> None:
+    """Move a batch's staged rows into the lake: one file per day partition, renamed into place."""
+    accepted = sorted((stage / "accepted").glob("*.parquet")) if (stage / "accepted").exists() else []
+    if accepted:
+        out = stage / "partitioned"
+        ds.write_dataset(
+            ds.dataset([str(p) for p in accepted], schema=ODS_EVENTS_VIEW, format="parquet"), out,
+            format="parquet", partitioning=["dt"], partitioning_flavor="hive",
+            basename_template=f"b-{batch_id}-{{i}}.parquet", min_rows_per_group=8192,
+            max_rows_per_file=4_000_000, existing_data_behavior="overwrite_or_ignore",
+            file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
+        )
+        for part in sorted(out.iterdir()):
+            target = lake.table_dir("ods", "events") / part.name
+            target.mkdir(parents=True, exist_ok=True)
+            for f in part.glob("*.parquet"):
+                os.replace(f, target / f.name)
+    quarantined = sorted((stage / "quarantine").glob("*.parquet")) if (stage / "quarantine").exists() else []
+    if quarantined:
+        table = pa.concat_tables(pq.read_table(p) for p in quarantined)
+        lake.write_file("ods", "quarantine", f"b-{batch_id}.parquet", table, dt=load_day)
+
+
+def import_events(source: Path, lake: Lake, *, workers: int | None = None, flush_rows: int = 200_000,
+                  progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Land every event file under ``source`` in ``lake/ods``; files already landed are skipped.
+
+    Files are validated in parallel worker processes (``workers``, default: one per core) into a
+    staging folder, then published into the day partitions in one step.
+    """
+    batch_id = uuid.uuid4().hex[:12]
+    report = ImportReport(batch_id=batch_id)
+    ledger = lake.read_state("imports")
+    loaded_at = datetime.now(UTC)
+    load_day = loaded_at.astimezone(ZoneInfo(get_settings().business_timezone)).date().isoformat()
+    todo: list[tuple[Path, str]] = []
+    for path in event_files(source):
+        digest = file_digest(path)
+        if digest in ledger or any(d == digest for _p, d in todo):
+            report.files.append(FileReport(path=str(path), skipped_already_imported=True))
+        else:
+            todo.append((path, digest))
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    with lake.staging("ods", f"import-{batch_id}") as stage:
+        jobs = [(path, stage, batch_id, f"f{i:05d}", loaded_at, flush_rows) for i, (path, _d) in enumerate(todo)]
+        if n_workers > 1:
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn")) as pool:
+                results = pool.map(_land_file_job, jobs)
+                done = list(_report_progress(results, progress))
+        else:
+            done = list(_report_progress(map(_land_file_job, jobs), progress))
+        _publish(stage, lake, batch_id, load_day)
+    for (path, digest), (fr, reasons, days) in zip(todo, done, strict=True):
+        report.files.append(fr)
+        report.quarantine_by_reason.update(reasons)
+        report.days |= days
+        ledger[digest] = {"path": str(path), "batch_id": batch_id, "accepted": fr.accepted,
+                          "quarantined": fr.quarantined, "error": fr.error, "encoding": fr.encoding,
+                          "lines": fr.lines}
+    lake.write_state("imports", ledger)
+    return report
+
+
+def _land_file_job(job: tuple[Path, Path, str, str, datetime, int]) -> tuple[FileReport, Counter[str], set[str]]:
+    return _land_file(*job)
+
+
+def _report_progress(results: Iterable[tuple[FileReport, Counter[str], set[str]]],
+                     progress: Callable[[int], None] | None) -> Iterator[tuple[FileReport, Counter[str], set[str]]]:
+    for item in results:
+        if progress:
+            progress(item[0].lines)
+        yield item
 
 
 #: Best-effort event name of a rejected line (it may not even be JSON), for per-event missing rates.
@@ -216,56 +340,6 @@ def _str(v: Any) -> str | None:
 
 def _json(v: Any) -> str | None:
     return None if v is None else orjson.dumps(v).decode()
-
-
-def import_events(source: Path, lake: Lake, *, flush_rows: int = 250_000,
-                  progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Land every event file under ``source`` in ``lake/ods``; files already landed are skipped."""
-    settings = get_settings()
-    batch_id = uuid.uuid4().hex[:12]
-    report = ImportReport(batch_id=batch_id)
-    ledger = lake.read_state("imports")
-    sink = _Sink(lake, batch_id, flush_rows)
-    for path in event_files(source):
-        fr = FileReport(path=str(path))
-        report.files.append(fr)
-        digest = file_digest(path)
-        if digest in ledger:
-            fr.skipped_already_imported = True
-            continue
-        try:
-            for line_no, raw in _lines(path, fr):
-                fr.lines += 1
-                if not raw.strip():
-                    fr.blank += 1
-                    continue
-                try:
-                    text = raw.decode(fr.encoding)
-                except UnicodeDecodeError as exc:
-                    sink.reject(BAD_ENCODING, f"not {fr.encoding}: {exc}", raw, path.name, line_no)
-                    fr.quarantined += 1
-                    report.quarantine_by_reason[BAD_ENCODING] += 1
-                    continue
-                verdict = validate_line(text, max_bytes=settings.max_event_bytes)
-                if isinstance(verdict, Rejected):
-                    sink.reject(verdict, verdict.detail, raw, path.name, line_no)
-                    fr.quarantined += 1
-                    report.quarantine_by_reason[verdict.reason.value] += 1
-                else:
-                    sink.accept(verdict, path.name)
-                    fr.accepted += 1
-                if progress and fr.lines % 50_000 == 0:
-                    progress(50_000)
-        except BadInputFile as exc:
-            fr.error = str(exc)
-        sink.flush()
-        ledger[digest] = {"path": str(path), "batch_id": batch_id, "accepted": fr.accepted,
-                          "quarantined": fr.quarantined, "error": fr.error, "encoding": fr.encoding,
-                          "lines": fr.lines}
-        lake.write_state("imports", ledger)  # per file, so a crash re-lands at most one file
-    sink.flush()
-    report.days = sink.days
-    return report
 
 
 __all__ = ["ImportReport", "Reason", "event_files", "import_events"]
