@@ -59,7 +59,7 @@ def test_hostile_files_side_by_side(tmp_path: Path) -> None:
 
     lake = Lake(tmp_path / "lake")
     report = import_source(src, lake)
-    files = {Path(f.path).name: f for f in report.files}
+    files = {Path(f.path).name: f for f in [*report.files, *report.entity_files]}
 
     ids = _accepted_ids(lake)
     assert {"g1", "g2", "h0", "h2", "c1", "m1"} <= ids  # every good row around the bad ones

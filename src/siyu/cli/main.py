@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
 from siyu.core.errors import SiyuError
+from siyu.warehouse.lake import Lake
 
 app = typer.Typer(help="siyu — private-domain (私域) customer data and growth platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -23,7 +25,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 
 def _fail(exc: SiyuError) -> None:
-    console.print(f"[red]error[/red] {exc}")
+    console.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -68,9 +70,9 @@ def import_(
     out.print(kv_table("import", {"accepted": report.accepted, "quarantined": report.quarantined,
                                   **{f"quarantine · {k}": v for k, v in sorted(report.quarantine_by_reason.items())},
                                   **{f"entity · {k}": v for k, v in report.entity_rows.items()}}))
-    for f in report.files:
+    for f in [*report.files, *report.entity_files]:
         if f.error:
-            console.print(f"[yellow]file problem[/yellow] {f.path}: {f.error}")
+            console.print(f"[yellow]file problem[/yellow] {escape(f.path)}: {escape(f.error)}", soft_wrap=True)
         elif f.encoding != "utf-8" and f.encoding != "n/a":
             console.print(f"[cyan]note[/cyan] {f.path} read as {f.encoding}")
 
@@ -112,9 +114,9 @@ def quality(lake: LakeOpt, as_json: JsonOpt = False,
                 f"{m['event']} · {m['field']}": f"{m['missing']}/{m['of']} = {m['rate']:.2%}"
                 for m in s["missing_required_fields"]}))
         for warning in rep.warnings:
-            console.print(f"[yellow]warning[/yellow] {warning}")
+            console.print(f"[yellow]warning[/yellow] {escape(warning)}", soft_wrap=True)
         for alert in rep.alerts:
-            console.print(f"[red]alert[/red] {alert}")
+            console.print(f"[red]alert[/red] {escape(alert)}", soft_wrap=True)
         if not rep.alerts:
             console.print("[green]no alerts[/green]")
     if fail_on_alert and rep.alerts:
@@ -134,12 +136,14 @@ def identity_explain(identifier: Annotated[str, typer.Argument(help="TYPE:VALUE,
     if as_json:
         print_json(info)
         return
-    out.print(f"[bold]{info['one_id']}[/bold] (seed {info['seed']}, created {info['created_at']})")
-    out.print("members: " + ", ".join(info["members"]))
+    out.print(f"[bold]{info['one_id']}[/bold] (seed {escape(info['seed'])}, created {info['created_at']})")
+    out.print("members: " + escape(", ".join(info["members"])), soft_wrap=True)
     for link in info["links"]:
-        out.print(f"  {link['a']} — {link['b']}  [{link['rule']}] evidence {link['evidence']} at {link['first_seen']}")
+        out.print(escape(f"  {link['a']} — {link['b']}  [{link['rule']}] evidence {link['evidence']} "
+                         f"at {link['first_seen']}"), soft_wrap=True)
     for link in info["refused_links"]:
-        out.print(f"  [yellow]refused[/yellow] {link['a']} — {link['b']}  [{link['rule']}] evidence {link['evidence']}")
+        out.print("  [yellow]refused[/yellow] " + escape(f"{link['a']} — {link['b']}  [{link['rule']}] "
+                                                          f"evidence {link['evidence']}"), soft_wrap=True)
     if info["merged_from"]:
         out.print("merged from: " + ", ".join(info["merged_from"]))
 
@@ -159,7 +163,7 @@ def identity_split(a: Annotated[str, typer.Argument(help="TYPE:VALUE")], b: Anno
     except SiyuError as exc:
         _fail(exc)
     for x, y in blocked:
-        out.print(f"blocked {x} — {y}")
+        out.print(escape(f"blocked {x} — {y}"), soft_wrap=True)
     out.print(f"re-resolved; rewrote {len(report.days_built)} day(s)")
 
 
@@ -193,9 +197,7 @@ def demo(
     run_demo(out_dir, users=users, days=days, seed=seed, engine=engine)
 
 
-def _lake(path: Path):  # type: ignore[no-untyped-def]
-    from siyu.warehouse.lake import Lake
-
+def _lake(path: Path) -> Lake:
     return Lake(path)
 
 

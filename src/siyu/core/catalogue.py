@@ -41,7 +41,7 @@ class EventSpec:
         return tuple(p.name for p in self.props if p.required)
 
 
-S, N, I, B, A = PropType.STRING, PropType.NUMBER, PropType.INTEGER, PropType.BOOLEAN, PropType.ARRAY
+S, N, INT, B, A = PropType.STRING, PropType.NUMBER, PropType.INTEGER, PropType.BOOLEAN, PropType.ARRAY
 
 CONSENT_PURPOSES = ("marketing", "analytics", "personalisation", "third_party_sharing", "sensitive_data")
 
@@ -68,7 +68,7 @@ STANDARD_EVENTS: dict[str, EventSpec] = {
            _p("group_id", S, True), _p("join_scene", S), _p("inviter_id", S)),
         _e("group_left", "Left a community group (退群)", _p("group_id", S, True)),
         _e("group_message_sent", "Sent a message in a community group",
-           _p("group_id", S, True), _p("msg_type", S), _p("length", I)),
+           _p("group_id", S, True), _p("msg_type", S), _p("length", INT)),
         _e("article_read", "Read an official-account article (公众号阅读)",
            _p("content_id", S, True), _p("read_seconds", N, True), _p("completion", N, description="0..1")),
         _e("content_shared", "Shared content (分享)", _p("content_id", S, True), _p("share_to", S)),
@@ -78,7 +78,7 @@ STANDARD_EVENTS: dict[str, EventSpec] = {
         _e("mp_page_viewed", "Viewed a mini-program page (小程序)",
            _p("page", S, True), _p("app_id", S), _p("duration_seconds", N)),
         _e("product_viewed", "Viewed a product", _p("sku", S, True), _p("category", S), _p("price", N)),
-        _e("cart_added", "Added to cart", _p("sku", S, True), _p("quantity", I), _p("price", N)),
+        _e("cart_added", "Added to cart", _p("sku", S, True), _p("quantity", INT), _p("price", N)),
         _e("order_paid", "Paid an order (支付成功)",
            _p("order_id", S, True), _p("amount", N, True), _p("currency", S, True),
            _p("items", A, description="[{sku, quantity, price}]"), _p("coupon_id", S),
@@ -89,11 +89,11 @@ STANDARD_EVENTS: dict[str, EventSpec] = {
            _p("coupon_id", S, True), _p("campaign_id", S), _p("face_value", N)),
         _e("coupon_redeemed", "A coupon was used (核销)", _p("coupon_id", S, True), _p("order_id", S)),
         _e("points_changed", "Points balance changed (积分)",
-           _p("delta", I, True), _p("balance", I), _p("reason", S)),
+           _p("delta", INT, True), _p("balance", INT), _p("reason", S)),
         _e("member_tier_changed", "Member tier changed (会员等级)",
            _p("to_tier", S, True), _p("from_tier", S)),
         _e("cs_consulted", "Customer-service consultation (客服咨询)",
-           _p("session_id", S, True), _p("satisfaction", I, description="1..5"),
+           _p("session_id", S, True), _p("satisfaction", INT, description="1..5"),
            _p("response_seconds", N), _p("staff_id", S)),
         _e("message_delivered", "A touch was delivered (触达)",
            _p("send_id", S, True), _p("channel", S, True), _p("campaign_id", S)),

@@ -187,7 +187,7 @@ def extract_identifiers(msg: dict[str, Any]) -> tuple[dict[IdentifierType, str],
     if isinstance(external, list):
         for item in _iter_dicts(external):
             try:
-                kind = IdentifierType(item.get("type"))
+                kind = IdentifierType(str(item.get("type")))
             except ValueError:
                 continue  # other systems' ids are kept in the payload, not used for OneID
             raw = item.get("id")

@@ -17,5 +17,5 @@ def import_source(source: Path, lake: Lake | Path, *, progress: Callable[[int], 
     if source.is_dir():
         counts, files = import_entities(source, lk, report.batch_id)
         report.entity_rows = counts
-        report.files.extend(files)
+        report.entity_files.extend(files)
     return report

@@ -63,6 +63,7 @@ class FileReport:
 class ImportReport:
     batch_id: str
     files: list[FileReport] = field(default_factory=list)
+    entity_files: list[FileReport] = field(default_factory=list)
     quarantine_by_reason: Counter[str] = field(default_factory=Counter)
     entity_rows: dict[str, int] = field(default_factory=dict)
     days: set[str] = field(default_factory=set)
@@ -84,6 +85,7 @@ class ImportReport:
             "days": sorted(self.days),
             "entity_rows": self.entity_rows,
             "files": [f.__dict__ for f in self.files],
+            "entity_files": [f.__dict__ for f in self.entity_files],
         }
 
 
@@ -117,7 +119,7 @@ def _open_bytes(path: Path) -> io.BufferedIOBase:
     with path.open("rb") as f:
         magic = f.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return path.open("rb")
 
 

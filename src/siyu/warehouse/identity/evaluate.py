@@ -40,7 +40,7 @@ def pairwise_score(id_map: pa.Table, truth: pa.Table) -> PairwiseScore:
     Identifiers with no person (shared devices) are left out of the pairs.
     """
     truth = truth.filter(pc.is_valid(truth["person_id"]))
-    stored = []
+    stored: list[str | None] = []
     for kind, value in zip(truth["identifier_type"].to_pylist(), truth["identifier_value"].to_pylist(), strict=True):
         try:
             stored.append(stored_value(kind, value))
