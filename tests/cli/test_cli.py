@@ -85,3 +85,20 @@ def test_errors_are_clear_and_not_tracebacks(tmp_path: Path) -> None:
 def test_demo_runs_small(tmp_path: Path) -> None:
     out = run("demo", "--users", "500", "--days", "20", "--out", str(tmp_path / "demo"))
     assert "OneID pairwise precision" in out and "found / planted" in out
+
+
+def test_quality_per_load_counts_redeliveries_from_earlier_loads(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    write_lines(tmp_path / "one" / "events" / "a.jsonl", [msg(f"r{i}", 1, user_id="u1") for i in range(5)])
+    run("import", str(tmp_path / "one"), "--lake", lake)
+    # the second load re-delivers two messages of the first (a retry) plus one new message
+    write_lines(tmp_path / "two" / "events" / "b.jsonl", [msg("r0", 1, user_id="u1"), msg("r1", 1, user_id="u1"),
+                                                          msg("n1", 2, user_id="u1")])
+    run("import", str(tmp_path / "two"), "--lake", lake)
+    run("build", "--lake", lake)
+    latest = json.loads(run("quality", "--lake", lake, "--batch", "latest", "--json"))
+    assert latest["accepted_rows"] == 3 and latest["duplicates"]["rows"] == 2
+    everything = json.loads(run("quality", "--lake", lake, "--json"))
+    assert everything["accepted_rows"] == 8 and everything["duplicates"]["rows"] == 2
+    bad = runner.invoke(app, ["quality", "--lake", lake, "--batch", "nope"])
+    assert bad.exit_code == 2 and "no import batch" in bad.output

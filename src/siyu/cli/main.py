@@ -96,11 +96,15 @@ def build(lake: LakeOpt, engine: EngineOpt = "duckdb",
 
 @app.command()
 def quality(lake: LakeOpt, as_json: JsonOpt = False,
+            batch: Annotated[str | None, typer.Option(help="One load: an import batch id, or 'latest'.")] = None,
             fail_on_alert: Annotated[bool, typer.Option(help="Exit 1 when any alert fires.")] = False) -> None:
     """Data-quality report: quarantine reasons, missing fields, duplicates, clock skew, anomalies."""
     from siyu.warehouse.quality import quality_report
 
-    rep = quality_report(_lake(lake))
+    try:
+        rep = quality_report(_lake(lake), batch=batch)
+    except SiyuError as exc:
+        _fail(exc)
     if as_json:
         print_json(rep.as_dict())
     else:

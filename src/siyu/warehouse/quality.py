@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from siyu.core.catalogue import STANDARD_EVENTS
+from siyu.core.errors import SiyuError
 from siyu.core.identifiers import ID_COLUMNS, STRONG_TYPES
 from siyu.warehouse.engine import Engine, open_engine
 from siyu.warehouse.lake import Lake
@@ -43,12 +44,28 @@ GROUP BY 1, 2
 
 EVENT_COUNTS = "SELECT event, count(*) AS n FROM ods_events GROUP BY event"
 
+#: A row is a duplicate delivery when an earlier-loaded row (any batch) has the same messageId.
+DUPLICATE_ROWS = """
+SELECT count(*) AS n FROM (
+    SELECT batch_id, row_number() OVER (
+        PARTITION BY message_id ORDER BY loaded_at, batch_id, source, event_time, received_at) AS copy_no
+    FROM ods_events_all
+) AS r JOIN quality_batches AS b ON r.batch_id = b.batch_id
+WHERE copy_no > 1
+"""
+
 ODS_TOTALS = f"""
-SELECT count(*) AS rows, count(DISTINCT message_id) AS messages,
+SELECT count(*) AS rows,
        CAST(sum(CASE WHEN id_problems IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS id_problem_rows,
        CAST(sum(CASE WHEN NOT ({_STRONG_ANY}) THEN 1 ELSE 0 END) AS BIGINT) AS anonymous_rows
 FROM ods_events
 """
+
+SCOPED_VIEWS = {
+    "ods_events": "SELECT e.* FROM ods_events_all AS e JOIN quality_batches AS b ON e.batch_id = b.batch_id",
+    "ods_quarantine": "SELECT q.* FROM ods_quarantine_all AS q JOIN quality_batches AS b ON q.batch_id = b.batch_id",
+    "dwd_events": "SELECT d.* FROM dwd_events_all AS d JOIN quality_batches AS b ON d.batch_id = b.batch_id",
+}
 
 DWD_TIMING = f"""
 SELECT count(*) AS rows,
@@ -79,18 +96,41 @@ def _rows(t: pa.Table) -> list[dict[str, Any]]:
     return t.to_pylist()
 
 
-def quality_report(lake: Lake, engine: Engine | str = "duckdb") -> QualityReport:
-    """Compute the report from what the lake holds now."""
+def load_batches(lake: Lake) -> list[str]:
+    """Import batch ids in the order they were loaded."""
+    seen: dict[str, None] = {}
+    for entry in lake.read_state("imports").values():
+        seen.setdefault(entry["batch_id"], None)
+    return list(seen)
+
+
+def quality_report(lake: Lake, engine: Engine | str = "duckdb", *, batch: str | None = None) -> QualityReport:
+    """Compute the report for one load (``batch``: an id or ``"latest"``) or, by default, every load."""
     eng = open_engine(engine) if isinstance(engine, str) else engine
     rep = QualityReport()
-    eng.register("ods_quarantine", lake.files("ods", "quarantine"), QUARANTINE.append(pa.field("dt", pa.date32())))
-    eng.register("ods_events", lake.files("ods", "events"), ODS_EVENTS_VIEW)
+    batches = load_batches(lake)
+    if batch == "latest":
+        batch = batches[-1] if batches else None
+    elif batch is not None and batch not in batches:
+        raise SiyuError(f"no import batch {batch!r}; known: {', '.join(batches[-5:]) or 'none'}",
+                        code="not_found", input_name="batch")
+    scope = [batch] if batch else batches
+    rep.sections["batches"] = scope
+    eng.register_arrow("quality_batches", pa.table({"batch_id": pa.array(scope, pa.string())}))
+    eng.register("ods_quarantine_all", lake.files("ods", "quarantine"),
+                 QUARANTINE.append(pa.field("dt", pa.date32())))
+    eng.register("ods_events_all", lake.files("ods", "events"), ODS_EVENTS_VIEW)
+    if lake.exists("dwd", "events"):
+        eng.register("dwd_events_all", lake.files("dwd", "events"))
+    for view, sql in SCOPED_VIEWS.items():
+        if view != "dwd_events" or lake.exists("dwd", "events"):
+            eng.create_view(view, sql)
     by_reason = {r["reason"]: r["n"] for r in _rows(eng.query(QUARANTINE_BY_REASON))}
     rep.sections["quarantine_by_reason"] = by_reason
 
     totals = _rows(eng.query(ODS_TOTALS))[0]
     accepted = int(totals["rows"] or 0)
-    dup = accepted - int(totals["messages"] or 0)
+    dup = int(_rows(eng.query(DUPLICATE_ROWS))[0]["n"] or 0)
     rep.sections["accepted_rows"] = accepted
     rep.sections["duplicates"] = {"rows": dup, "rate": round(dup / accepted, 6) if accepted else 0.0}
     if accepted and dup / accepted > DUPLICATE_RATE_ALERT:
@@ -126,16 +166,15 @@ def quality_report(lake: Lake, engine: Engine | str = "duckdb") -> QualityReport
     rep.sections["standard_events_seen"] = sorted(e for e in per_event if e in STANDARD_EVENTS)
 
     if lake.exists("dwd", "events"):
-        eng.register("dwd_events", lake.files("dwd", "events"))
         timing = _rows(eng.query(DWD_TIMING))[0]
         rep.sections["clock"] = {k: (float(v) if v is not None and k.endswith("_ms") else v)
                                  for k, v in timing.items()}
-        daily = _rows(eng.query(DAILY_ROWS))
+        daily = _rows(eng.query(DAILY_ROWS.replace("dwd_events", "dwd_events_all")))
         rep.sections["row_count_anomalies"] = _anomalies(daily)
         for a in rep.sections["row_count_anomalies"]:
             rep.warnings.append(f"{a['dt']}: {a['rows']} rows vs trailing 7-day median {a['median']:.0f}")
 
-    files = lake.read_state("imports").values()
+    files = [f for f in lake.read_state("imports").values() if f["batch_id"] in scope]
     rep.sections["files"] = {
         "imported": len(files),
         "transcoded_from_gb18030": sorted(f["path"] for f in files if f.get("encoding") == "gb18030"),
