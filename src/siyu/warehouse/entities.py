@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -95,6 +96,7 @@ def import_entities(source: Path, lake: Lake, batch_id: str) -> tuple[dict[str, 
         lake.write_file("ods", f"entities_{spec.name}", f"b-{digest}.parquet", table)
         fr.accepted = table.num_rows
         counts[spec.name] = counts.get(spec.name, 0) + table.num_rows
-        ledger[digest] = {"path": str(path), "batch_id": batch_id, "accepted": table.num_rows}
+        ledger[digest] = {"path": str(path), "batch_id": batch_id, "accepted": table.num_rows,
+                          "loaded_at": datetime.now(UTC).isoformat()}
         lake.write_state("imports", ledger)
     return counts, reports

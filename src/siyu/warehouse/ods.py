@@ -313,7 +313,8 @@ def import_events(source: Path, lake: Lake, *, workers: int | None = None, flush
         report.files.append(fr)
         report.quarantine_by_reason.update(reasons)
         report.days |= days
-        ledger[digest] = {"path": str(path), "batch_id": batch_id, "accepted": fr.accepted,
+        ledger[digest] = {"path": str(path), "batch_id": batch_id, "loaded_at": loaded_at.isoformat(),
+                          "accepted": fr.accepted,
                           "quarantined": fr.quarantined, "error": fr.error, "encoding": fr.encoding,
                           "lines": fr.lines}
     lake.write_state("imports", ledger)

@@ -98,10 +98,11 @@ def _rows(t: pa.Table) -> list[dict[str, Any]]:
 
 def load_batches(lake: Lake) -> list[str]:
     """Import batch ids in the order they were loaded."""
-    seen: dict[str, None] = {}
+    first: dict[str, str] = {}
     for entry in lake.read_state("imports").values():
-        seen.setdefault(entry["batch_id"], None)
-    return list(seen)
+        stamp = entry.get("loaded_at", "")
+        first[entry["batch_id"]] = min(first.get(entry["batch_id"], stamp), stamp)
+    return sorted(first, key=lambda b: (first[b], b))
 
 
 def quality_report(lake: Lake, engine: Engine | str = "duckdb", *, batch: str | None = None) -> QualityReport:
