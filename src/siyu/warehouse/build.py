@@ -137,7 +137,8 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
         extract_order_graph(eng, lake)
     clock.lap("identity_extract")
     say("resolving OneID")
-    report.identity = resolve_graph(eng, lake, shared_limit=shared_limit)
+    report.identity = resolve_graph(eng, lake, days=dirty, orders_changed=entities_changed, full=full,
+                                    shared_limit=shared_limit)
     register_identity(eng, lake)
     clock.lap("identity_resolve")
 

@@ -52,6 +52,7 @@ class Resolution:
     redirects: dict[str, str] = field(default_factory=dict)  # retired one_id → surviving one_id
     shared: set[str] = field(default_factory=set)
     reassigned: set[str] = field(default_factory=set)  # old one_ids whose identifiers moved by a split
+    first_seen: dict[str, datetime] = field(default_factory=dict)  # every node, edge ends included
 
 
 def node_key(kind: str, value: str) -> str:
@@ -109,7 +110,7 @@ class _UnionFind:
         for i, (x, y) in enumerate(zip(ca, cb, strict=True)):
             if x + y > self.limit_vec[i]:
                 return f"value_limit:{list(IdentifierType)[i].value}"
-        if len(ca) < len(cb):
+        if sum(ca) < sum(cb):  # union by size keeps the trees shallow
             ra, rb, ca, cb = rb, ra, cb, ca
         self.parent[rb] = ra
         self.counts[ra] = [x + y for x, y in zip(ca, cb, strict=True)]
@@ -127,8 +128,13 @@ def resolve(
     blocks: set[frozenset[str]] | None = None,
     limits: dict[str, int] | None = None,
     shared_limit: int = 2,
+    shared: set[str] | None = None,
 ) -> Resolution:
-    """Resolve ``nodes`` (key → first seen) and ``edges`` into one_ids, keeping earlier ids stable."""
+    """Resolve ``nodes`` (key → first seen) and ``edges`` into one_ids, keeping earlier ids stable.
+
+    ``shared`` is the set of shared identifiers when the caller computed it over more edges than it
+    passes (an incremental resolution of part of the graph); otherwise it is computed from ``edges``.
+    """
     previous = previous or {}
     previous_created = previous_created or {}
     previous_seed = previous_seed or {}
@@ -141,7 +147,8 @@ def resolve(
                 nodes[k] = e.first_seen
     for key in nodes:
         uf.add(key)
-    shared = shared_nodes(edges, shared_limit)
+    if shared is None:
+        shared = shared_nodes(edges, shared_limit)
     decisions: list[tuple[Edge, str, str]] = []
     for e in sorted(edges, key=lambda e: (e.first_seen, e.evidence, e.a, e.b)):
         if frozenset((e.a, e.b)) in blocks:
@@ -157,7 +164,7 @@ def resolve(
     for key in uf.parent:
         members[uf.find(key)].append(key)
     seed_owner = {seed: oid for oid, seed in previous_seed.items()}
-    result = Resolution(one_id={}, created_at={}, seed={}, decisions=decisions, shared=shared)
+    result = Resolution(one_id={}, created_at={}, seed={}, decisions=decisions, shared=shared, first_seen=nodes)
     for keys in members.values():
         first = {k: nodes[k] for k in keys}
         owned = [seed_owner[k] for k in keys if k in seed_owner]

@@ -9,14 +9,15 @@ Tables: ``nodes_raw`` / ``edges_raw`` (per source day, extracted incrementally),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from siyu.warehouse.engine import Engine
 from siyu.warehouse.identity.extract import EVENT_ID_COLUMNS, ORDER_ID_COLUMNS, edges_sql, nodes_sql
-from siyu.warehouse.identity.resolver import Edge, Resolution, node_key, resolve, split_key
+from siyu.warehouse.identity.resolver import STRONG, Edge, Resolution, resolve, split_key
 from siyu.warehouse.lake import Lake
 
 TS = pa.timestamp("us", tz="UTC")
@@ -30,7 +31,7 @@ NODES = pa.schema([("identifier_type", pa.string()), ("identifier_value", pa.str
 ONE_IDS = pa.schema([("one_id", pa.string()), ("seed", pa.string()), ("created_at", TS)])
 REDIRECTS = pa.schema([("from_one_id", pa.string()), ("to_one_id", pa.string()), ("at", TS)])
 DECISIONS = pa.schema([
-    ("a", pa.string()), ("b", pa.string()), ("first_seen", TS), ("evidence", pa.string()),
+    ("a", pa.string()), ("b", pa.string()), ("first_seen", TS), ("evidence", pa.string()), ("rule", pa.string()),
     ("status", pa.string()), ("reason", pa.string()),
 ])
 BLOCKS = pa.schema([("a", pa.string()), ("b", pa.string()), ("created_at", TS), ("note", pa.string())])
@@ -93,78 +94,144 @@ def add_block(lake: Lake, a: str, b: str, note: str) -> None:
     lake.write_file("identity", "blocks", f"block-{stamp}.parquet", row)
 
 
-def _previous(lake: Lake) -> tuple[dict[str, str], dict[str, datetime], dict[str, str], dict[str, str]]:
-    previous: dict[str, str] = {}
-    created: dict[str, datetime] = {}
-    seed: dict[str, str] = {}
-    redirects: dict[str, str] = {}
-    if lake.exists("identity", "nodes"):
-        t = pq.read_table(lake.files("identity", "nodes"), columns=["identifier_type", "identifier_value", "one_id"])
-        for kind, value, oid in zip(*(t[c].to_pylist() for c in t.column_names), strict=True):
-            previous[node_key(kind, value)] = oid
-    if lake.exists("identity", "one_ids"):
-        t = pq.read_table(lake.files("identity", "one_ids"))
-        for oid, s, c in zip(t["one_id"].to_pylist(), t["seed"].to_pylist(), t["created_at"].to_pylist(), strict=True):
-            seed[oid], created[oid] = s, c
-    if lake.exists("identity", "redirects"):
-        t = pq.read_table(lake.files("identity", "redirects"))
-        redirects = dict(zip(t["from_one_id"].to_pylist(), t["to_one_id"].to_pylist(), strict=True))
-    return previous, created, seed, redirects
-
-
-def _graph(engine: Engine, lake: Lake) -> tuple[dict[str, datetime], list[Edge]]:
+def _register_raw(engine: Engine, lake: Lake) -> None:
     for name, schema in (("nodes_raw", NODES_RAW), ("nodes_orders", NODES_RAW), ("edges_raw", EDGES_RAW),
                          ("edges_orders", EDGES_RAW)):
-        engine.register(f"id_{name}", lake.files("identity", name), schema)
-    nodes_t = engine.query(
-        "SELECT identifier_type, identifier_value, min(first_seen) AS first_seen FROM ("
-        "SELECT identifier_type, identifier_value, first_seen FROM id_nodes_raw UNION ALL "
-        "SELECT identifier_type, identifier_value, first_seen FROM id_nodes_orders) AS n "
-        "GROUP BY identifier_type, identifier_value"
-    )
-    edges_t = engine.query(
+        engine.register(f"id_{name}", lake.files("identity", name), schema.append(pa.field("dt", pa.date32())))
+
+
+def _canonical_edges_sql(where_raw: str, with_orders: bool) -> str:
+    """Raw edges as ``(a, b)`` node keys with ``a < b``, one row per pair."""
+    key = "concat(a_type, ':', a_value) AS a, concat(b_type, ':', b_value) AS b, first_seen, evidence, rule"
+    parts = [f"SELECT {key} FROM id_edges_raw AS r {where_raw}"]
+    if with_orders:
+        parts.append(f"SELECT {key} FROM id_edges_orders")
+    return (
         "SELECT a, b, min(first_seen) AS first_seen, min(evidence) AS evidence, min(rule) AS rule FROM ("
         "SELECT CASE WHEN a < b THEN a ELSE b END AS a, CASE WHEN a < b THEN b ELSE a END AS b, "
-        "first_seen, evidence, rule FROM ("
-        "SELECT concat(a_type, ':', a_value) AS a, concat(b_type, ':', b_value) AS b, first_seen, evidence, rule "
-        "FROM id_edges_raw UNION ALL "
-        "SELECT concat(a_type, ':', a_value) AS a, concat(b_type, ':', b_value) AS b, first_seen, evidence, rule "
-        "FROM id_edges_orders) AS u) AS c GROUP BY a, b"
+        "first_seen, evidence, rule FROM (" + " UNION ALL ".join(parts) + ") AS u) AS c GROUP BY a, b"
     )
-    nodes = {
-        node_key(k, v): ts
-        for k, v, ts in zip(nodes_t["identifier_type"].to_pylist(), nodes_t["identifier_value"].to_pylist(),
-                            nodes_t["first_seen"].to_pylist(), strict=True)
-    }
-    edges = [
-        Edge(a, b, ts, ev, rule)
-        for a, b, ts, ev, rule in zip(*(edges_t[c].to_pylist() for c in ("a", "b", "first_seen", "evidence", "rule")),
-                                      strict=True)
-    ]
-    return nodes, edges
 
 
-def resolve_graph(engine: Engine, lake: Lake, *, limits: dict[str, int] | None = None,
-                  shared_limit: int = 2) -> ResolveSummary:
-    """Re-resolve the whole (compact) identity graph, keeping earlier one_ids stable."""
-    nodes, edges = _graph(engine, lake)
-    previous, created, seed, old_redirects = _previous(lake)
-    res = resolve(nodes, edges, previous=previous, previous_created=created, previous_seed=seed,
-                  blocks=load_blocks(lake), limits=limits, shared_limit=shared_limit)
-    _write_state(lake, res, nodes, old_redirects)
+def _nodes_sql(where_raw: str, with_orders: bool) -> str:
+    cols = "identifier_type, identifier_value, first_seen"
+    parts = [f"SELECT {cols} FROM id_nodes_raw AS r {where_raw}"]
+    if with_orders:
+        parts.append(f"SELECT {cols} FROM id_nodes_orders")
+    return ("SELECT concat(identifier_type, ':', identifier_value) AS k, min(first_seen) AS first_seen FROM ("
+            + " UNION ALL ".join(parts) + ") AS n GROUP BY 1")
+
+
+def _shared_sql(limit: int) -> str:
+    """Identifiers seen with more than ``limit`` distinct values of one strong type, over all edges."""
+    strong = ", ".join(f"'{t}'" for t in sorted(STRONG))
+    both = []
+    for src in ("id_edges_raw", "id_edges_orders"):
+        both.append(f"SELECT concat(a_type, ':', a_value) AS x, b_type AS t, b_value AS y FROM {src}")
+        both.append(f"SELECT concat(b_type, ':', b_value) AS x, a_type AS t, a_value AS y FROM {src}")
+    return (
+        "SELECT DISTINCT x FROM (SELECT x, t, count(DISTINCT y) AS n FROM (" + " UNION ALL ".join(both)
+        + f") AS e WHERE t IN ({strong}) GROUP BY x, t) AS c WHERE n > {int(limit)}"
+    )
+
+
+def _edges_from(table: pa.Table) -> list[Edge]:
+    return [Edge(a, b, ts, ev, rule) for a, b, ts, ev, rule in
+            zip(*(table[c].to_pylist() for c in ("a", "b", "first_seen", "evidence", "rule")), strict=True)]
+
+
+def _node_keys(nodes: pa.Table) -> pa.Array:
+    return pc.binary_join_element_wise(nodes["identifier_type"], nodes["identifier_value"], ":")
+
+
+def _read(lake: Lake, table: str, schema: pa.Schema) -> pa.Table:
+    return pq.read_table(lake.files("identity", table)) if lake.exists("identity", table) else schema.empty_table()
+
+
+def resolve_graph(engine: Engine, lake: Lake, *, days: list[str] | None = None, orders_changed: bool = True,
+                  full: bool = False, limits: dict[str, int] | None = None, shared_limit: int = 2) -> ResolveSummary:
+    """Fold the new days' edges into the identity graph; ``full`` re-decides every edge from scratch.
+
+    Incrementally, only the profiles a new edge, a newly shared identifier or a new block touches
+    are re-resolved (with every edge decided inside them before); every other profile is left as is.
+    """
+    _register_raw(engine, lake)
+    first_build = not lake.exists("identity", "nodes")
+    shared = {r["x"] for r in engine.query(_shared_sql(shared_limit)).to_pylist()}
+    old_nodes = _read(lake, "nodes", NODES)
+    old_decisions = _read(lake, "decisions", DECISIONS)
+    old_ids = _read(lake, "one_ids", ONE_IDS)
+    blocks = load_blocks(lake)
+    state = lake.read_state("identity")
+    if full or first_build:
+        scope_days = None
+        new_pairs = engine.query(_canonical_edges_sql("", True))
+        new_nodes = engine.query(_nodes_sql("", True))
+        touched: set[str] = set(old_ids["one_id"].to_pylist())
+    else:
+        engine.register_arrow("id_scope_days", pa.table({"dt": pa.array(
+            sorted(date.fromisoformat(d) for d in days or []), pa.date32())}))
+        scope_days = "JOIN id_scope_days AS s ON r.dt = s.dt"
+        engine.register("id_decisions", lake.files("identity", "decisions"), DECISIONS)
+        new_pairs = engine.query(
+            f"SELECT c.* FROM ({_canonical_edges_sql(scope_days, orders_changed)}) AS c "
+            "LEFT JOIN id_decisions AS d ON d.a = c.a AND d.b = c.b WHERE d.a IS NULL")
+        new_nodes = engine.query(_nodes_sql(scope_days, orders_changed))
+        old_shared = set(state.get("shared", []))
+        new_blocks = {k for pair in blocks if pair not in {frozenset(p) for p in state.get("blocks", [])}
+                      for k in pair}
+        keys = set(new_pairs["a"].to_pylist()) | set(new_pairs["b"].to_pylist()) | (shared - old_shared) | new_blocks
+        hit = old_nodes.filter(pc.is_in(_node_keys(old_nodes), pa.array(sorted(keys), pa.string())))
+        touched = set(hit["one_id"].to_pylist())
+
+    # The subgraph: every node of a touched profile, plus new nodes; every edge decided inside it.
+    in_scope = old_nodes.filter(pc.is_in(old_nodes["one_id"], pa.array(sorted(touched), pa.string())))
+    scope_keys = _node_keys(in_scope).to_pylist()
+    nodes = dict(zip(scope_keys, in_scope["first_seen"].to_pylist(), strict=True))
+    if scope_days is not None:  # a known identifier seen again adds nothing unless an edge touched it
+        new_nodes = new_nodes.filter(pc.invert(pc.is_in(new_nodes["k"], _node_keys(old_nodes))))
+    for k, ts in zip(new_nodes["k"].to_pylist(), new_nodes["first_seen"].to_pylist(), strict=True):
+        if k not in nodes or ts < nodes[k]:
+            nodes[k] = ts
+    key_set = pa.array(sorted(nodes), pa.string())
+    kept_decisions = old_decisions.filter(pc.invert(pc.and_(pc.is_in(old_decisions["a"], key_set),
+                                                            pc.is_in(old_decisions["b"], key_set))))
+    redecide = old_decisions.filter(pc.and_(pc.is_in(old_decisions["a"], key_set),
+                                            pc.is_in(old_decisions["b"], key_set)))
+    edges = _edges_from(redecide) + _edges_from(new_pairs)
+    ids_scope = old_ids.filter(pc.is_in(old_ids["one_id"], pa.array(sorted(touched), pa.string())))
+    res = resolve(
+        nodes, edges,
+        previous=dict(zip(scope_keys, in_scope["one_id"].to_pylist(), strict=True)),
+        previous_created=dict(zip(ids_scope["one_id"].to_pylist(), ids_scope["created_at"].to_pylist(), strict=True)),
+        previous_seed=dict(zip(ids_scope["one_id"].to_pylist(), ids_scope["seed"].to_pylist(), strict=True)),
+        blocks=blocks, limits=limits, shared=shared,
+    )
+    rest_nodes = old_nodes.filter(pc.invert(pc.is_in(_node_keys(old_nodes), key_set)))
+    rest_ids = old_ids.filter(pc.invert(pc.is_in(old_ids["one_id"], pa.array(sorted(touched), pa.string()))))
+    _write_state(lake, res, res.first_seen, rest_nodes, rest_ids, kept_decisions)
+    lake.write_state("identity", {"shared": sorted(shared), "blocks": sorted(sorted(p) for p in blocks)})
+    return _summary(lake, res, len(edges))
+
+
+def _summary(lake: Lake, res: Resolution, edges: int) -> ResolveSummary:
+    dec = pq.read_table(lake.files("identity", "decisions"), columns=["status", "reason"])
     rejected: dict[str, int] = {}
-    for _e, status, reason in res.decisions:
-        if status == "rejected":
-            key = reason.split(":")[0] if reason.startswith("value_limit") else reason
-            rejected[key] = rejected.get(key, 0) + 1
+    for row in dec.filter(pc.equal(dec["status"], "rejected")).group_by("reason").aggregate(
+            [([], "count_all")]).to_pylist():
+        key = row["reason"].split(":")[0] if row["reason"].startswith("value_limit") else row["reason"]
+        rejected[key] = rejected.get(key, 0) + row["count_all"]
+    nodes = pq.read_metadata(lake.files("identity", "nodes")[0]).num_rows
+    ids = pq.read_metadata(lake.files("identity", "one_ids")[0]).num_rows
     return ResolveSummary(
-        identifiers=len(res.one_id), one_ids=len(res.seed), edges=len(edges),
-        accepted=sum(1 for _e, s, _r in res.decisions if s == "accepted"), rejected_by_reason=rejected,
+        identifiers=nodes, one_ids=ids, edges=dec.num_rows,
+        accepted=dec.num_rows - sum(rejected.values()), rejected_by_reason=rejected,
         shared_identifiers=sorted(res.shared), new_redirects=len(res.redirects), reassigned=res.reassigned,
     )
 
 
-def _write_state(lake: Lake, res: Resolution, nodes: dict[str, datetime], old_redirects: dict[str, str]) -> None:
+def _write_state(lake: Lake, res: Resolution, nodes: dict[str, datetime], rest_nodes: pa.Table,
+                 rest_ids: pa.Table, kept_decisions: pa.Table) -> None:
     now = datetime.now(UTC)
     kinds, values, oids, firsts = [], [], [], []
     for key, oid in sorted(res.one_id.items()):
@@ -173,28 +240,34 @@ def _write_state(lake: Lake, res: Resolution, nodes: dict[str, datetime], old_re
         values.append(value)
         oids.append(oid)
         firsts.append(nodes.get(key))
-    write = [
-        ("nodes", pa.table({"identifier_type": kinds, "identifier_value": values, "one_id": oids,
-                            "first_seen": firsts}, schema=NODES)),
-        ("one_ids", pa.table({"one_id": list(res.seed), "seed": list(res.seed.values()),
-                              "created_at": [res.created_at[o] for o in res.seed]}, schema=ONE_IDS)),
-    ]
-    redirects = {**old_redirects, **res.redirects}
+    changed_nodes = pa.table({"identifier_type": kinds, "identifier_value": values, "one_id": oids,
+                              "first_seen": firsts}, schema=NODES)
+    changed_ids = pa.table({"one_id": list(res.seed), "seed": list(res.seed.values()),
+                            "created_at": [res.created_at[o] for o in res.seed]}, schema=ONE_IDS)
+    decided = pa.table({
+        "a": [e.a for e, _s, _r in res.decisions], "b": [e.b for e, _s, _r in res.decisions],
+        "first_seen": [e.first_seen for e, _s, _r in res.decisions],
+        "evidence": [e.evidence for e, _s, _r in res.decisions], "rule": [e.rule for e, _s, _r in res.decisions],
+        "status": [s for _e, s, _r in res.decisions], "reason": [r for _e, _s, r in res.decisions],
+    }, schema=DECISIONS)
+    old_red = _read(lake, "redirects", REDIRECTS)
+    redirects = dict(zip(old_red["from_one_id"].to_pylist(), old_red["to_one_id"].to_pylist(), strict=True))
+    redirects.update(res.redirects)
+    live = set(rest_ids["one_id"].to_pylist()) | set(res.seed)
     flat = {}
     for src in redirects:  # collapse chains a→b→c into a→c, dropping any that end where they began
         dst, hops = redirects[src], 0
         while dst in redirects and hops < 64:
             dst, hops = redirects[dst], hops + 1
-        if dst != src and dst in res.seed:
+        if dst != src and dst in live:
             flat[src] = dst
-    write.append(("redirects", pa.table({"from_one_id": list(flat), "to_one_id": list(flat.values()),
-                                         "at": [now] * len(flat)}, schema=REDIRECTS)))
-    write.append(("decisions", pa.table({
-        "a": [e.a for e, _s, _r in res.decisions], "b": [e.b for e, _s, _r in res.decisions],
-        "first_seen": [e.first_seen for e, _s, _r in res.decisions],
-        "evidence": [e.evidence for e, _s, _r in res.decisions],
-        "status": [s for _e, s, _r in res.decisions], "reason": [r for _e, _s, r in res.decisions],
-    }, schema=DECISIONS)))
+    write = [
+        ("nodes", pa.concat_tables([rest_nodes.cast(NODES), changed_nodes]).sort_by("one_id")),
+        ("one_ids", pa.concat_tables([rest_ids.cast(ONE_IDS), changed_ids])),
+        ("redirects", pa.table({"from_one_id": list(flat), "to_one_id": list(flat.values()),
+                                "at": [now] * len(flat)}, schema=REDIRECTS)),
+        ("decisions", pa.concat_tables([kept_decisions.cast(DECISIONS), decided])),
+    ]
     for name, table in write:
         with lake.staging("identity", name) as tmp:
             out = tmp / "t"

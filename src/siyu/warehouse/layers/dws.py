@@ -27,8 +27,9 @@ WITH ev AS (
         {_count("cart_added", "cart_adds")},
         {_count("order_refunded", "refunds")},
         {_count("article_read", "content_reads")},
-        CAST(coalesce(sum(CASE WHEN e.event = 'article_read' THEN e.read_seconds END), 0) AS DOUBLE)
-            AS read_seconds,
+        -- summed as decimals: a float sum depends on row order, and engines order rows differently
+        CAST(coalesce(sum(CASE WHEN e.event = 'article_read' THEN CAST(e.read_seconds AS DECIMAL(18,3)) END), 0)
+            AS DOUBLE) AS read_seconds,
         {_count("content_shared", "shares")},
         {_count("group_message_sent", "group_messages")},
         {_count("cs_consulted", "cs_contacts")},
