@@ -10,9 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CITIES = ("上海", "北京", "杭州", "广州", "深圳", "成都", "南京", "武汉", "苏州", "西安", "重庆", "长沙")
-DISTRICTS = ("静安", "徐汇", "西湖", "天河", "南山", "锦江", "鼓楼", "江汉", "姑苏", "雁塔", "渝中", "岳麓",
-             "朝阳", "海淀", "滨江", "福田")
+CITY_DISTRICTS = {
+    "上海": ("静安", "徐汇", "浦东"), "北京": ("朝阳", "海淀", "西城"), "杭州": ("西湖", "滨江", "拱墅"),
+    "广州": ("天河", "越秀", "海珠"), "深圳": ("南山", "福田", "罗湖"), "成都": ("锦江", "武侯", "高新"),
+    "南京": ("鼓楼", "玄武", "建邺"), "武汉": ("江汉", "武昌", "洪山"), "苏州": ("姑苏", "工业园区", "吴中"),
+    "西安": ("雁塔", "碑林", "曲江"), "重庆": ("渝中", "江北", "南岸"), "长沙": ("岳麓", "芙蓉", "天心"),
+}
+CITIES = tuple(CITY_DISTRICTS)
 REGIONS = {"上海": "华东", "杭州": "华东", "南京": "华东", "苏州": "华东", "北京": "华北", "广州": "华南",
            "深圳": "华南", "成都": "西南", "重庆": "西南", "武汉": "华中", "长沙": "华中", "西安": "西北"}
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
@@ -110,9 +114,10 @@ def build_catalog(rng: np.random.Generator, users: int, days: int) -> Catalog:
     store_ids, store_names, store_region = [], [], []
     for s in range(n_stores):
         city = CITIES[s % len(CITIES)]
-        district = DISTRICTS[(s // len(CITIES) + s) % len(DISTRICTS)]
+        lap = s // len(CITIES)
+        district = CITY_DISTRICTS[city][lap % 3]
         store_ids.append(f"s_{s + 1:04d}")
-        store_names.append(f"{city}{district}{s // len(CITIES) + 1}号店")
+        store_names.append(f"{city}{district}{lap // 3 + 1}号店")
         store_region.append(REGIONS[city])
     staff_ids, staff_names, staff_role, staff_store = [], [], [], []
     guides_by_store: list[list[int]] = [[] for _ in range(n_stores)]
@@ -171,9 +176,14 @@ def build_catalog(rng: np.random.Generator, users: int, days: int) -> Catalog:
     ccat = [CATEGORIES[int(rng.integers(len(CATEGORIES)))] for _ in range(n_content)]
     ctypes = [CONTENT_TYPES[int(c)] for c in ctype]
     by_type = {t: np.flatnonzero(ctype == i) for i, t in enumerate(CONTENT_TYPES)}
-    for t in CONTENT_TYPES:  # guarantee content of each type published before the window
-        if not len(by_type[t]) or published[by_type[t][0]] > 0:
-            raise AssertionError("catalogue draw left a content type without early items")
+    for i, t in enumerate(CONTENT_TYPES):  # every type has an item published before the window
+        if not len(by_type[t]):
+            ctype[i] = i
+            ctypes[i] = t
+            by_type = {t: np.flatnonzero(ctype == j) for j, t in enumerate(CONTENT_TYPES)}
+        first = by_type[t][0]
+        if published[first] > 0:  # then every item of this type is later, so order is kept
+            published[first] = -1.0
 
     return Catalog(
         days=days, store_ids=store_ids, store_names=store_names, store_region=store_region,

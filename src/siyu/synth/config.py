@@ -92,7 +92,7 @@ class TrueParams:
     existing_max_days: float = 730.0
     anonymous_share: float = 0.1
     #: interactions per day while engaged: Gamma(shape, mean)
-    engagement_mean: float = 0.2
+    engagement_mean: float = 0.3
     engagement_shape: float = 1.2
     #: after disengagement the interaction rate decays as exp(-t / decay_days)
     decay_days: float = 21.0
