@@ -80,8 +80,8 @@ def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "
     }
     out.print(kv_table("siyu demo", summary))
     quarantine = {reason: (n, planted.get(reason)) for reason, n in sorted(imp.quarantine_by_reason.items())}
-    out.print(kv_table("quarantine by reason (found / planted)",
-                       {k: f"{n:,} / {p if p is not None else '—'}" for k, (n, p) in quarantine.items()}))
+    out.print(kv_table("quarantine by reason",
+                       {k: f"{n:,} found / {p if p is not None else '—'} planted" for k, (n, p) in quarantine.items()}))
     out.print(kv_table("seconds", {k: f"{v:.1f}" for k, v in timings.items()}))
     out.print(f"lake: {lake_dir}  ·  next: siyu quality --lake {lake_dir}")
     return {"summary": summary, "score": score, "timings": timings}

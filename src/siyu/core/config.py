@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     business_timezone: str = Field(
         default="Asia/Shanghai", description="Time zone of the business day: partitions and daily KPIs use it."
     )
+    wecom_bind_state_prefix: str = Field(
+        default="bind:",
+        description="Channel QR code (活码) state prefix that binds a WeCom contact to the member id after it.",
+    )
     spark_master: str = Field(default="local[2]", description="Spark master URL for --engine spark.")
 
 

@@ -20,8 +20,8 @@ from siyu.core.entities import ENTITIES
 from siyu.warehouse.engine import Engine, open_engine
 from siyu.warehouse.identity.store import (
     ResolveSummary,
+    extract_entity_graph,
     extract_event_graph,
-    extract_order_graph,
     register_identity,
     resolve_graph,
 )
@@ -134,10 +134,10 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
     if dirty:
         extract_event_graph(eng, lake, dirty)
     if entities_changed:
-        extract_order_graph(eng, lake)
+        extract_entity_graph(eng, lake)
     clock.lap("identity_extract")
     say("resolving OneID")
-    report.identity = resolve_graph(eng, lake, days=dirty, orders_changed=entities_changed, full=full,
+    report.identity = resolve_graph(eng, lake, days=dirty, entities_changed=entities_changed, full=full,
                                     shared_limit=shared_limit)
     register_identity(eng, lake)
     clock.lap("identity_resolve")

@@ -1,7 +1,7 @@
 """The identity graph's storage in ``lake/identity`` and the resolve step of a build.
 
-Tables: ``nodes_raw`` / ``edges_raw`` (per source day, extracted incrementally), ``nodes_orders`` /
-``edges_orders`` (from the order system), ``nodes`` (identifier → one_id: the id map), ``one_ids``
+Tables: ``nodes_raw`` / ``edges_raw`` (per source day, extracted incrementally), ``nodes_entities`` /
+``edges_entities`` (from orders and member-binding QR codes), ``nodes`` (identifier → one_id: the id map), ``one_ids``
 (seed identifier and creation time per id), ``redirects`` (retired → surviving id), ``decisions``
 (every edge, accepted or rejected, with the rule or guard), ``blocks`` (links refused by a split).
 """
@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from siyu.core.config import get_settings
 from siyu.warehouse.engine import Engine
 from siyu.warehouse.identity.extract import EVENT_ID_COLUMNS, ORDER_ID_COLUMNS, edges_sql, nodes_sql
 from siyu.warehouse.identity.resolver import STRONG, Edge, Resolution, resolve, split_key
@@ -59,24 +60,59 @@ def register_identity(engine: Engine, lake: Lake) -> None:
 def extract_event_graph(engine: Engine, lake: Lake, days: list[str]) -> None:
     """Write ``nodes_raw``/``edges_raw`` partitions for ``days`` from the registered ``ods_events``."""
     src = "(SELECT e.* FROM ods_events AS e JOIN build_days AS d ON e.dt = d.dt)"
-    for table, sql in (
-        ("nodes_raw", nodes_sql(src, EVENT_ID_COLUMNS, "event_time", "dt")),
-        ("edges_raw", edges_sql(src, EVENT_ID_COLUMNS, "event_time", "message_id", "same_event", "dt")),
+    edges = (f"SELECT * FROM ({edges_sql(src, EVENT_ID_COLUMNS, 'event_time', 'message_id', 'same_event', 'dt')})"
+             f" AS s UNION ALL SELECT * FROM ({EVENT_STATE_BIND_EDGES.format(src=src)}) AS b")
+    prefix = {"prefix": get_settings().wecom_bind_state_prefix}
+    for table, sql, params in (
+        ("nodes_raw", nodes_sql(src, EVENT_ID_COLUMNS, "event_time", "dt"), None),
+        ("edges_raw", edges, prefix),
     ):
         with lake.staging("identity", table) as tmp:
-            engine.write(sql, tmp / "out", partition_by="dt")
+            engine.write(sql, tmp / "out", params=params, partition_by="dt")
             lake.commit_partitions("identity", table, tmp / "out", days)
 
 
-def extract_order_graph(engine: Engine, lake: Lake) -> None:
-    """Rewrite ``nodes_orders``/``edges_orders`` from the order system's rows (phone + openid + member_no)."""
+#: A WeCom contact added through a personalised member-binding channel QR code (活码) whose ``state``
+#: is ``<prefix><user_id>`` belongs to that member: the mini program or app generated the code for them.
+STATE_BIND_EDGES = """
+SELECT 'wecom_external_userid' AS a_type, wecom_external_userid AS a_value, 'user_id' AS b_type,
+       substr(state, length($prefix) + 1) AS b_value, min(added_at) AS first_seen,
+       min(concat('customer_staff:', wecom_external_userid, ':', staff_id)) AS evidence,
+       'qr_state_bind' AS rule, CAST('1970-01-01' AS DATE) AS dt
+FROM ods_customer_staff
+WHERE wecom_external_userid IS NOT NULL AND starts_with(state, $prefix) AND length(state) > length($prefix)
+GROUP BY 1, 2, 3, 4
+"""
+
+
+#: The same binding read from a ``wecom_friend_added`` event's ``state`` property.
+EVENT_STATE_BIND_EDGES = """
+SELECT 'wecom_external_userid' AS a_type, id_wecom_external_userid AS a_value, 'user_id' AS b_type,
+       substr(state, length($prefix) + 1) AS b_value, min(event_time) AS first_seen, min(message_id) AS evidence,
+       'qr_state_bind' AS rule, dt
+FROM (SELECT *, json_extract_string(properties, '$.state') AS state FROM {src} AS x
+      WHERE event = 'wecom_friend_added') AS w
+WHERE id_wecom_external_userid IS NOT NULL AND starts_with(state, $prefix) AND length(state) > length($prefix)
+GROUP BY 1, 2, 3, 4, dt
+"""
+
+
+def extract_entity_graph(engine: Engine, lake: Lake) -> None:
+    """Rewrite ``nodes_entities``/``edges_entities`` from entity exports.
+
+    Orders link their phone, openid and member_no; WeCom contacts added through a member-binding
+    channel QR code link the contact to the member (``SIYU_WECOM_BIND_STATE_PREFIX``, default ``bind:``).
+    """
     src = "(SELECT *, CAST('1970-01-01' AS DATE) AS dt FROM ods_orders)"
-    for table, sql in (
-        ("nodes_orders", nodes_sql(src, ORDER_ID_COLUMNS, "paid_at", "dt")),
-        ("edges_orders", edges_sql(src, ORDER_ID_COLUMNS, "paid_at", "order_id", "same_order", "dt")),
+    prefix = {"prefix": get_settings().wecom_bind_state_prefix}
+    edges = (f"SELECT * FROM ({edges_sql(src, ORDER_ID_COLUMNS, 'paid_at', 'order_id', 'same_order', 'dt')}) AS o "
+             f"UNION ALL SELECT * FROM ({STATE_BIND_EDGES}) AS b")
+    for table, sql, params in (
+        ("nodes_entities", nodes_sql(src, ORDER_ID_COLUMNS, "paid_at", "dt"), None),
+        ("edges_entities", edges, prefix),
     ):
         with lake.staging("identity", table) as tmp:
-            engine.write(sql, tmp / "out")
+            engine.write(sql, tmp / "out", params=params)
             lake.replace_table("identity", table, tmp / "out")
 
 
@@ -95,17 +131,17 @@ def add_block(lake: Lake, a: str, b: str, note: str) -> None:
 
 
 def _register_raw(engine: Engine, lake: Lake) -> None:
-    for name, schema in (("nodes_raw", NODES_RAW), ("nodes_orders", NODES_RAW), ("edges_raw", EDGES_RAW),
-                         ("edges_orders", EDGES_RAW)):
+    for name, schema in (("nodes_raw", NODES_RAW), ("nodes_entities", NODES_RAW), ("edges_raw", EDGES_RAW),
+                         ("edges_entities", EDGES_RAW)):
         engine.register(f"id_{name}", lake.files("identity", name), schema.append(pa.field("dt", pa.date32())))
 
 
-def _canonical_edges_sql(where_raw: str, with_orders: bool) -> str:
+def _canonical_edges_sql(where_raw: str, with_entities: bool) -> str:
     """Raw edges as ``(a, b)`` node keys with ``a < b``, one row per pair."""
     key = "concat(a_type, ':', a_value) AS a, concat(b_type, ':', b_value) AS b, first_seen, evidence, rule"
     parts = [f"SELECT {key} FROM id_edges_raw AS r {where_raw}"]
-    if with_orders:
-        parts.append(f"SELECT {key} FROM id_edges_orders")
+    if with_entities:
+        parts.append(f"SELECT {key} FROM id_edges_entities")
     return (
         "SELECT a, b, min(first_seen) AS first_seen, min(evidence) AS evidence, min(rule) AS rule FROM ("
         "SELECT CASE WHEN a < b THEN a ELSE b END AS a, CASE WHEN a < b THEN b ELSE a END AS b, "
@@ -113,11 +149,11 @@ def _canonical_edges_sql(where_raw: str, with_orders: bool) -> str:
     )
 
 
-def _nodes_sql(where_raw: str, with_orders: bool) -> str:
+def _nodes_sql(where_raw: str, with_entities: bool) -> str:
     cols = "identifier_type, identifier_value, first_seen"
     parts = [f"SELECT {cols} FROM id_nodes_raw AS r {where_raw}"]
-    if with_orders:
-        parts.append(f"SELECT {cols} FROM id_nodes_orders")
+    if with_entities:
+        parts.append(f"SELECT {cols} FROM id_nodes_entities")
     return ("SELECT concat(identifier_type, ':', identifier_value) AS k, min(first_seen) AS first_seen FROM ("
             + " UNION ALL ".join(parts) + ") AS n GROUP BY 1")
 
@@ -126,7 +162,7 @@ def _shared_sql(limit: int) -> str:
     """Identifiers seen with more than ``limit`` distinct values of one strong type, over all edges."""
     strong = ", ".join(f"'{t}'" for t in sorted(STRONG))
     both = []
-    for src in ("id_edges_raw", "id_edges_orders"):
+    for src in ("id_edges_raw", "id_edges_entities"):
         both.append(f"SELECT concat(a_type, ':', a_value) AS x, b_type AS t, b_value AS y FROM {src}")
         both.append(f"SELECT concat(b_type, ':', b_value) AS x, a_type AS t, a_value AS y FROM {src}")
     return (
@@ -148,7 +184,7 @@ def _read(lake: Lake, table: str, schema: pa.Schema) -> pa.Table:
     return pq.read_table(lake.files("identity", table)) if lake.exists("identity", table) else schema.empty_table()
 
 
-def resolve_graph(engine: Engine, lake: Lake, *, days: list[str] | None = None, orders_changed: bool = True,
+def resolve_graph(engine: Engine, lake: Lake, *, days: list[str] | None = None, entities_changed: bool = True,
                   full: bool = False, limits: dict[str, int] | None = None, shared_limit: int = 2) -> ResolveSummary:
     """Fold the new days' edges into the identity graph; ``full`` re-decides every edge from scratch.
 
@@ -174,9 +210,9 @@ def resolve_graph(engine: Engine, lake: Lake, *, days: list[str] | None = None, 
         scope_days = "JOIN id_scope_days AS s ON r.dt = s.dt"
         engine.register("id_decisions", lake.files("identity", "decisions"), DECISIONS)
         new_pairs = engine.query(
-            f"SELECT c.* FROM ({_canonical_edges_sql(scope_days, orders_changed)}) AS c "
+            f"SELECT c.* FROM ({_canonical_edges_sql(scope_days, entities_changed)}) AS c "
             "LEFT JOIN id_decisions AS d ON d.a = c.a AND d.b = c.b WHERE d.a IS NULL")
-        new_nodes = engine.query(_nodes_sql(scope_days, orders_changed))
+        new_nodes = engine.query(_nodes_sql(scope_days, entities_changed))
         old_shared = set(state.get("shared", []))
         new_blocks = {k for pair in blocks if pair not in {frozenset(p) for p in state.get("blocks", [])}
                       for k in pair}
