@@ -58,6 +58,7 @@ class SparkEngine:
             .config("spark.sql.ansi.enabled", "false")
             .config("spark.driver.memory", memory)
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
