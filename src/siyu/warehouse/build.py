@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from siyu.core.entities import ENTITIES
+from siyu.core.logs import get_logger
 from siyu.warehouse.engine import Engine, open_engine
 from siyu.warehouse.identity.store import (
     ResolveSummary,
@@ -29,6 +30,7 @@ from siyu.warehouse.lake import Lake
 from siyu.warehouse.layers import ads, dwd, dws
 from siyu.warehouse.schemas import ODS_EVENTS_VIEW
 
+log = get_logger(__name__)
 Step = Callable[[str], None]
 #: (layer, table) of every table a build writes, in build order.
 BUILT_TABLES = (("dwd", "events"), ("dwd", "orders"), ("dwd", "order_items"), ("dws", "user_daily"),
@@ -108,6 +110,7 @@ class _Clock:
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.report.seconds[name] = round(now - self.t, 3)
+        log.info("build.step", engine=self.report.engine, step=name, seconds=self.report.seconds[name])
         self.t = now
 
 
@@ -179,6 +182,7 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
     for layer, table in BUILT_TABLES:
         register_layer(eng, lake, layer, table, "count_probe")
         report.rows[f"{layer}.{table}"] = int(eng.query("SELECT count(*) AS n FROM count_probe")["n"][0].as_py())
+    log.info("build.done", engine=eng.name, days=len(days), **report.rows)
     return report
 
 

@@ -33,10 +33,12 @@ import pyarrow.parquet as pq
 from siyu.core.config import get_settings
 from siyu.core.errors import BadInputFile
 from siyu.core.identifiers import ID_COLUMNS
+from siyu.core.logs import get_logger
 from siyu.core.validation import Accepted, Reason, Rejected, validate_line
 from siyu.warehouse.lake import Lake
 from siyu.warehouse.schemas import ODS_EVENTS_VIEW, QUARANTINE
 
+log = get_logger(__name__)
 EVENT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".gz")
 BAD_ENCODING = "bad_encoding"
 #: Quarantined payloads keep at most this much text (plus the size and a hash of the whole).
@@ -318,6 +320,11 @@ def import_events(source: Path, lake: Lake, *, workers: int | None = None, flush
                           "quarantined": fr.quarantined, "error": fr.error, "encoding": fr.encoding,
                           "lines": fr.lines}
     lake.write_state("imports", ledger)
+    log.info("import.done", batch_id=batch_id, files=len(todo), accepted=report.accepted,
+             quarantined=report.quarantined, reasons=dict(report.quarantine_by_reason))
+    for fr in report.files:
+        if fr.error:
+            log.warning("import.file_problem", path=fr.path, error=fr.error)
     return report
 
 
