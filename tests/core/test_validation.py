@@ -96,3 +96,17 @@ def test_any_input_gets_a_verdict_never_an_exception(raw: bytes | str) -> None:
 def test_envelope_fuzz_gets_a_verdict(msg: dict) -> None:  # type: ignore[type-arg]
     verdict = validate_line(orjson.dumps(msg), max_bytes=32768)
     assert isinstance(verdict, Accepted | Rejected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300) | st.integers(-(10**12), 10**12))
+def test_fast_path_agrees_with_the_canonical_rules(raw: str | int) -> None:
+    from siyu.core.identifiers import BadIdentifier
+
+    found, problems = extract_identifiers({"userId": raw})
+    try:
+        expected = stored_value("user_id", raw)
+    except BadIdentifier:
+        assert IdentifierType.USER_ID not in found and problems
+    else:
+        assert found[IdentifierType.USER_ID] == expected

@@ -100,7 +100,7 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
 
 def canonical_value(kind: IdentifierType | str, raw: Any) -> str:
     """Canonical plaintext of an identifier (E.164 phone, lower-case email, stripped strings)."""
-    kind = IdentifierType(kind)
+    kind = kind if isinstance(kind, IdentifierType) else IdentifierType(kind)
     if raw is None or isinstance(raw, bool | dict | list):
         raise BadIdentifier(f"{kind.value} must be a string or number")
     value = str(raw).strip()
@@ -128,7 +128,7 @@ def _pii_token(kind: IdentifierType, raw: str, key: str) -> str:
 
 def stored_value(kind: IdentifierType | str, raw: Any) -> str:
     """The value as it is stored in the lake: canonical, and keyed-hashed for phone and email."""
-    kind = IdentifierType(kind)
+    kind = kind if isinstance(kind, IdentifierType) else IdentifierType(kind)
     if kind in _PII:
         if isinstance(raw, str | int) and not isinstance(raw, bool):
             return _pii_token(kind, str(raw), get_settings().hash_key)
@@ -156,11 +156,16 @@ def extract_identifiers(msg: dict[str, Any]) -> tuple[dict[IdentifierType, str],
     def put(kind: IdentifierType, raw: Any, where: str) -> None:
         if raw is None:
             return
-        try:
-            value = stored_value(kind, raw)
-        except BadIdentifier as exc:
-            problems.append(f"{where}: {exc}")
-            return
+        # Fast path for the common case: an already clean, plain identifier string.
+        if type(raw) is str and kind not in _PII and 0 < len(raw) <= 256 and not raw[0].isspace() \
+                and not raw[-1].isspace():
+            value = raw
+        else:
+            try:
+                value = stored_value(kind, raw)
+            except BadIdentifier as exc:
+                problems.append(f"{where}: {exc}")
+                return
         prior = found.get(kind)
         if prior is None:
             found[kind] = value
