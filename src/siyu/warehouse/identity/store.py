@@ -234,6 +234,8 @@ def resolve_graph(engine: Engine, lake: Lake, *, days: list[str] | None = None, 
                                                             pc.is_in(old_decisions["b"], key_set))))
     redecide = old_decisions.filter(pc.and_(pc.is_in(old_decisions["a"], key_set),
                                             pc.is_in(old_decisions["b"], key_set)))
+    if scope_days is None:  # from scratch: every raw pair is in new_pairs; old decisions are all replaced
+        kept_decisions, redecide = DECISIONS.empty_table(), DECISIONS.empty_table()
     edges = _edges_from(redecide) + _edges_from(new_pairs)
     ids_scope = old_ids.filter(pc.is_in(old_ids["one_id"], pa.array(sorted(touched), pa.string())))
     res = resolve(
