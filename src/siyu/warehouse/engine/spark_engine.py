@@ -93,7 +93,10 @@ class SparkEngine:
 
     def write(self, sql: str, out_dir: Path, params: dict[str, Any] | None = None,
               partition_by: str | None = None) -> None:
-        writer = self._df(sql, params).write.mode("overwrite").option("compression", "zstd")
+        df = self._df(sql, params)
+        if partition_by:  # one task per partition value: one file per day instead of one per task per day
+            df = df.repartition(partition_by)
+        writer = df.write.mode("overwrite").option("compression", "zstd")
         if partition_by:
             writer = writer.partitionBy(partition_by)
         writer.parquet(str(out_dir))
