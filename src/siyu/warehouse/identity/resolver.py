@@ -16,19 +16,20 @@ minted from the component's earliest identifier. Every decision is kept as evide
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from siyu.core.identifiers import IDENTIFIER_PRIORITY, STRONG_TYPES, IdentifierType
+import pyarrow as pa
+
+from siyu.core.identifiers import STRONG_TYPES, IdentifierType
+from siyu.warehouse.identity.components import mint_one_id, resolve_tables
 
 DEFAULT_VALUE_LIMITS: dict[str, int] = {
     "user_id": 1, "member_no": 1, "unionid": 1, "phone": 2, "wecom_external_userid": 2,
     "email": 3, "openid": 6, "anonymous_id": 50, "device_id": 10,
 }
 TYPE_INDEX = {t.value: i for i, t in enumerate(IdentifierType)}
+__all__ = ["DEFAULT_VALUE_LIMITS", "Edge", "Resolution", "mint_one_id", "node_key", "resolve", "split_key"]
 STRONG = {t.value for t in STRONG_TYPES}
 
 
@@ -64,60 +65,6 @@ def split_key(key: str) -> tuple[str, str]:
     return kind, value
 
 
-def mint_one_id(seed_key: str) -> str:
-    """Deterministic id from the seed identifier, so every engine and every re-run agrees."""
-    return "o_" + hashlib.sha256(seed_key.encode()).hexdigest()[:20]
-
-
-def shared_nodes(edges: Iterable[Edge], limit: int) -> set[str]:
-    """Nodes seen with more than ``limit`` distinct values of one strong identifier type."""
-    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for e in edges:
-        for x, y in ((e.a, e.b), (e.b, e.a)):
-            ytype = y.split(":", 1)[0]
-            if ytype in STRONG:
-                seen[(x, ytype)].add(y)
-    return {x for (x, _t), ys in seen.items() if len(ys) > limit}
-
-
-class _UnionFind:
-    def __init__(self, limits: dict[str, int]) -> None:
-        self.parent: dict[str, str] = {}
-        self.counts: dict[str, list[int]] = {}
-        self.limit_vec = [limits.get(t.value, 10**9) for t in IdentifierType]
-
-    def add(self, key: str) -> None:
-        if key not in self.parent:
-            self.parent[key] = key
-            vec = [0] * len(TYPE_INDEX)
-            vec[TYPE_INDEX[key.split(":", 1)[0]]] = 1
-            self.counts[key] = vec
-
-    def find(self, key: str) -> str:
-        root = key
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[key] != root:  # path compression
-            self.parent[key], key = root, self.parent[key]
-        return root
-
-    def union(self, a: str, b: str) -> str | None:
-        """Merge; returns ``None`` on success or the name of the value limit that refused it."""
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return None
-        ca, cb = self.counts[ra], self.counts[rb]
-        for i, (x, y) in enumerate(zip(ca, cb, strict=True)):
-            if x + y > self.limit_vec[i]:
-                return f"value_limit:{list(IdentifierType)[i].value}"
-        if sum(ca) < sum(cb):  # union by size keeps the trees shallow
-            ra, rb, ca, cb = rb, ra, cb, ca
-        self.parent[rb] = ra
-        self.counts[ra] = [x + y for x, y in zip(ca, cb, strict=True)]
-        del self.counts[rb]
-        return None
-
-
 def resolve(
     nodes: dict[str, datetime],
     edges: list[Edge],
@@ -130,59 +77,37 @@ def resolve(
     shared_limit: int = 2,
     shared: set[str] | None = None,
 ) -> Resolution:
-    """Resolve ``nodes`` (key → first seen) and ``edges`` into one_ids, keeping earlier ids stable.
+    """Resolve small graphs given as Python objects (the tables version does the work).
 
     ``shared`` is the set of shared identifiers when the caller computed it over more edges than it
-    passes (an incremental resolution of part of the graph); otherwise it is computed from ``edges``.
+    passes; otherwise it is computed from ``edges``.
     """
-    previous = previous or {}
-    previous_created = previous_created or {}
-    previous_seed = previous_seed or {}
-    blocks = blocks or set()
-    uf = _UnionFind(limits or DEFAULT_VALUE_LIMITS)
-    nodes = dict(nodes)
-    for e in edges:  # an edge's ends are nodes even if the caller did not list them
-        for k in (e.a, e.b):
-            if k not in nodes or e.first_seen < nodes[k]:
-                nodes[k] = e.first_seen
-    for key in nodes:
-        uf.add(key)
-    if shared is None:
-        shared = shared_nodes(edges, shared_limit)
-    decisions: list[tuple[Edge, str, str]] = []
-    for e in sorted(edges, key=lambda e: (e.first_seen, e.evidence, e.a, e.b)):
-        if frozenset((e.a, e.b)) in blocks:
-            decisions.append((e, "rejected", "blocked"))
-            continue
-        if e.a in shared or e.b in shared:
-            decisions.append((e, "rejected", "shared_identifier"))
-            continue
-        refused = uf.union(e.a, e.b)
-        decisions.append((e, "rejected", refused) if refused else (e, "accepted", e.rule))
-
-    members: dict[str, list[str]] = defaultdict(list)
-    for key in uf.parent:
-        members[uf.find(key)].append(key)
-    seed_owner = {seed: oid for oid, seed in previous_seed.items()}
-    result = Resolution(one_id={}, created_at={}, seed={}, decisions=decisions, shared=shared, first_seen=nodes)
-    for keys in members.values():
-        first = {k: nodes[k] for k in keys}
-        owned = [seed_owner[k] for k in keys if k in seed_owner]
-        if owned:
-            owned.sort(key=lambda oid: (previous_created[oid], oid))
-            oid, seed = owned[0], previous_seed[owned[0]]
-            created = previous_created[oid]
-            for other in owned[1:]:
-                result.redirects[other] = oid
-        else:
-            seed = min(keys, key=lambda k: (first[k], -IDENTIFIER_PRIORITY[IdentifierType(k.split(":", 1)[0])], k))
-            oid, created = mint_one_id(seed), first[seed]
-        result.seed[oid] = seed
-        result.created_at[oid] = created
-        for k in keys:
-            result.one_id[k] = oid
-    for k, old in previous.items():
-        new = result.one_id.get(k)
-        if new is not None and old != new and result.redirects.get(old) != new:
-            result.reassigned.add(old)  # moved by a split: rows stamped with ``old`` need rewriting
-    return result
+    ts = pa.timestamp("us", tz="UTC")
+    nodes_t = pa.table({"k": pa.array(list(nodes), pa.string()), "first_seen": pa.array(list(nodes.values()), ts)})
+    edges_t = pa.table({
+        "a": pa.array([e.a for e in edges], pa.string()), "b": pa.array([e.b for e in edges], pa.string()),
+        "first_seen": pa.array([e.first_seen for e in edges], ts),
+        "evidence": pa.array([e.evidence for e in edges], pa.string()),
+        "rule": pa.array([e.rule for e in edges], pa.string()),
+    })
+    prev_t = prev_ids = None
+    if previous:
+        prev_t = pa.table({"k": list(previous), "one_id": list(previous.values())})
+    if previous_seed:
+        created = previous_created or {}
+        prev_ids = pa.table({"one_id": list(previous_seed), "seed": list(previous_seed.values()),
+                             "created_at": pa.array([created[o] for o in previous_seed], ts)})
+    tr = resolve_tables(nodes_t, edges_t, previous=prev_t, previous_ids=prev_ids, blocks=blocks, limits=limits,
+                        shared=shared, shared_limit=shared_limit)
+    ids = tr.one_ids.to_pylist()
+    decisions = [
+        (Edge(d["a"], d["b"], d["first_seen"], d["evidence"], d["rule"]), d["status"], d["reason"])
+        for d in tr.decisions.to_pylist()
+    ]
+    return Resolution(
+        one_id=dict(zip(tr.nodes["k"].to_pylist(), tr.nodes["one_id"].to_pylist(), strict=True)),
+        created_at={r["one_id"]: r["created_at"] for r in ids},
+        seed={r["one_id"]: r["seed"] for r in ids},
+        decisions=decisions, redirects=tr.redirects, shared=tr.shared, reassigned=tr.reassigned,
+        first_seen=dict(zip(tr.nodes["k"].to_pylist(), tr.nodes["first_seen"].to_pylist(), strict=True)),
+    )

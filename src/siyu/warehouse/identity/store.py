@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 
 from siyu.core.config import get_settings
 from siyu.warehouse.engine import Engine
+from siyu.warehouse.identity.components import TableResolution, resolve_tables
 from siyu.warehouse.identity.extract import EVENT_ID_COLUMNS, ORDER_ID_COLUMNS, edges_sql, nodes_sql
-from siyu.warehouse.identity.resolver import STRONG, Edge, Resolution, resolve, split_key
+from siyu.warehouse.identity.resolver import STRONG
 from siyu.warehouse.lake import Lake
 
 TS = pa.timestamp("us", tz="UTC")
@@ -171,11 +172,6 @@ def _shared_sql(limit: int) -> str:
     )
 
 
-def _edges_from(table: pa.Table) -> list[Edge]:
-    return [Edge(a, b, ts, ev, rule) for a, b, ts, ev, rule in
-            zip(*(table[c].to_pylist() for c in ("a", "b", "first_seen", "evidence", "rule")), strict=True)]
-
-
 def _node_keys(nodes: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(nodes["identifier_type"], nodes["identifier_value"], ":")
 
@@ -221,38 +217,40 @@ def resolve_graph(engine: Engine, lake: Lake, *, days: list[str] | None = None, 
         touched = set(hit["one_id"].to_pylist())
 
     # The subgraph: every node of a touched profile, plus new nodes; every edge decided inside it.
-    in_scope = old_nodes.filter(pc.is_in(old_nodes["one_id"], pa.array(sorted(touched), pa.string())))
-    scope_keys = _node_keys(in_scope).to_pylist()
-    nodes = dict(zip(scope_keys, in_scope["first_seen"].to_pylist(), strict=True))
+    touched_ids = pa.array(sorted(touched), pa.string())
+    in_scope = old_nodes.filter(pc.is_in(old_nodes["one_id"], touched_ids))
+    scope_nodes = pa.table({"k": _node_keys(in_scope), "first_seen": in_scope["first_seen"]})
     if scope_days is not None:  # a known identifier seen again adds nothing unless an edge touched it
         new_nodes = new_nodes.filter(pc.invert(pc.is_in(new_nodes["k"], _node_keys(old_nodes))))
-    for k, ts in zip(new_nodes["k"].to_pylist(), new_nodes["first_seen"].to_pylist(), strict=True):
-        if k not in nodes or ts < nodes[k]:
-            nodes[k] = ts
-    key_set = pa.array(sorted(nodes), pa.string())
-    kept_decisions = old_decisions.filter(pc.invert(pc.and_(pc.is_in(old_decisions["a"], key_set),
-                                                            pc.is_in(old_decisions["b"], key_set))))
-    redecide = old_decisions.filter(pc.and_(pc.is_in(old_decisions["a"], key_set),
-                                            pc.is_in(old_decisions["b"], key_set)))
+    nodes = pa.concat_tables([scope_nodes.cast(SCOPE_NODES), new_nodes.select(["k", "first_seen"]).cast(SCOPE_NODES)])
+    key_set = pc.unique(pa.concat_arrays([nodes["k"].combine_chunks(), new_pairs["a"].combine_chunks(),
+                                          new_pairs["b"].combine_chunks()]))
+    inside = pc.and_(pc.is_in(old_decisions["a"], key_set), pc.is_in(old_decisions["b"], key_set))
     if scope_days is None:  # from scratch: every raw pair is in new_pairs; old decisions are all replaced
         kept_decisions, redecide = DECISIONS.empty_table(), DECISIONS.empty_table()
-    edges = _edges_from(redecide) + _edges_from(new_pairs)
-    ids_scope = old_ids.filter(pc.is_in(old_ids["one_id"], pa.array(sorted(touched), pa.string())))
-    res = resolve(
+    else:
+        kept_decisions, redecide = old_decisions.filter(pc.invert(inside)), old_decisions.filter(inside)
+    edges = pa.concat_tables([redecide.select(list(EDGE_COLUMNS.names)).cast(EDGE_COLUMNS),
+                              new_pairs.select(list(EDGE_COLUMNS.names)).cast(EDGE_COLUMNS)])
+    res = resolve_tables(
         nodes, edges,
-        previous=dict(zip(scope_keys, in_scope["one_id"].to_pylist(), strict=True)),
-        previous_created=dict(zip(ids_scope["one_id"].to_pylist(), ids_scope["created_at"].to_pylist(), strict=True)),
-        previous_seed=dict(zip(ids_scope["one_id"].to_pylist(), ids_scope["seed"].to_pylist(), strict=True)),
+        previous=pa.table({"k": scope_nodes["k"], "one_id": in_scope["one_id"]}),
+        previous_ids=old_ids.filter(pc.is_in(old_ids["one_id"], touched_ids)),
         blocks=blocks, limits=limits, shared=shared,
     )
-    rest_nodes = old_nodes.filter(pc.invert(pc.is_in(_node_keys(old_nodes), key_set)))
-    rest_ids = old_ids.filter(pc.invert(pc.is_in(old_ids["one_id"], pa.array(sorted(touched), pa.string()))))
-    _write_state(lake, res, res.first_seen, rest_nodes, rest_ids, kept_decisions)
+    rest_nodes = old_nodes.filter(pc.invert(pc.is_in(_node_keys(old_nodes), res.nodes["k"])))
+    rest_ids = old_ids.filter(pc.invert(pc.is_in(old_ids["one_id"], touched_ids)))
+    _write_state(lake, res, rest_nodes, rest_ids, kept_decisions)
     lake.write_state("identity", {"shared": sorted(shared), "blocks": sorted(sorted(p) for p in blocks)})
-    return _summary(lake, res, len(edges))
+    return _summary(lake, res)
 
 
-def _summary(lake: Lake, res: Resolution, edges: int) -> ResolveSummary:
+SCOPE_NODES = pa.schema([("k", pa.string()), ("first_seen", TS)])
+EDGE_COLUMNS = pa.schema([("a", pa.string()), ("b", pa.string()), ("first_seen", TS), ("evidence", pa.string()),
+                          ("rule", pa.string())])
+
+
+def _summary(lake: Lake, res: TableResolution) -> ResolveSummary:
     dec = pq.read_table(lake.files("identity", "decisions"), columns=["status", "reason"])
     rejected: dict[str, int] = {}
     for row in dec.filter(pc.equal(dec["status"], "rejected")).group_by("reason").aggregate(
@@ -268,30 +266,17 @@ def _summary(lake: Lake, res: Resolution, edges: int) -> ResolveSummary:
     )
 
 
-def _write_state(lake: Lake, res: Resolution, nodes: dict[str, datetime], rest_nodes: pa.Table,
-                 rest_ids: pa.Table, kept_decisions: pa.Table) -> None:
+def _write_state(lake: Lake, res: TableResolution, rest_nodes: pa.Table, rest_ids: pa.Table,
+                 kept_decisions: pa.Table) -> None:
     now = datetime.now(UTC)
-    kinds, values, oids, firsts = [], [], [], []
-    for key, oid in sorted(res.one_id.items()):
-        kind, value = split_key(key)
-        kinds.append(kind)
-        values.append(value)
-        oids.append(oid)
-        firsts.append(nodes.get(key))
-    changed_nodes = pa.table({"identifier_type": kinds, "identifier_value": values, "one_id": oids,
-                              "first_seen": firsts}, schema=NODES)
-    changed_ids = pa.table({"one_id": list(res.seed), "seed": list(res.seed.values()),
-                            "created_at": [res.created_at[o] for o in res.seed]}, schema=ONE_IDS)
-    decided = pa.table({
-        "a": [e.a for e, _s, _r in res.decisions], "b": [e.b for e, _s, _r in res.decisions],
-        "first_seen": [e.first_seen for e, _s, _r in res.decisions],
-        "evidence": [e.evidence for e, _s, _r in res.decisions], "rule": [e.rule for e, _s, _r in res.decisions],
-        "status": [s for _e, s, _r in res.decisions], "reason": [r for _e, _s, r in res.decisions],
-    }, schema=DECISIONS)
+    parts = pc.extract_regex(res.nodes["k"], r"^(?P<t>[a-z_]+):(?P<v>.*)$")
+    changed_nodes = pa.table({"identifier_type": pc.struct_field(parts, "t"),
+                              "identifier_value": pc.struct_field(parts, "v"),
+                              "one_id": res.nodes["one_id"], "first_seen": res.nodes["first_seen"]}).cast(NODES)
     old_red = _read(lake, "redirects", REDIRECTS)
     redirects = dict(zip(old_red["from_one_id"].to_pylist(), old_red["to_one_id"].to_pylist(), strict=True))
     redirects.update(res.redirects)
-    live = set(rest_ids["one_id"].to_pylist()) | set(res.seed)
+    live = set(rest_ids["one_id"].to_pylist()) | set(res.one_ids["one_id"].to_pylist())
     flat = {}
     for src in redirects:  # collapse chains a→b→c into a→c, dropping any that end where they began
         dst, hops = redirects[src], 0
@@ -301,10 +286,11 @@ def _write_state(lake: Lake, res: Resolution, nodes: dict[str, datetime], rest_n
             flat[src] = dst
     write = [
         ("nodes", pa.concat_tables([rest_nodes.cast(NODES), changed_nodes]).sort_by("one_id")),
-        ("one_ids", pa.concat_tables([rest_ids.cast(ONE_IDS), changed_ids])),
+        ("one_ids", pa.concat_tables([rest_ids.cast(ONE_IDS), res.one_ids.cast(ONE_IDS)])),
         ("redirects", pa.table({"from_one_id": list(flat), "to_one_id": list(flat.values()),
                                 "at": [now] * len(flat)}, schema=REDIRECTS)),
-        ("decisions", pa.concat_tables([kept_decisions.cast(DECISIONS), decided])),
+        ("decisions", pa.concat_tables([kept_decisions.cast(DECISIONS),
+                                        res.decisions.select(DECISIONS.names).cast(DECISIONS)])),
     ]
     for name, table in write:
         with lake.staging("identity", name) as tmp:
