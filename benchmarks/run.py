@@ -395,7 +395,10 @@ def main(argv: list[str] | None = None) -> None:
                                                   "identifiers")}
     results["import"] = import_world(out, world)
     console.print(f"import: {results['import']['accepted']:,} events in {results['import']['seconds']:,.1f} s")
-    results["engines"] = {e: run_engine(e, out, args) for e in engines}
+    results["engines"] = {}
+    for e in engines:  # write what is known after every engine, so a long run that is cut short still reports
+        results["engines"][e] = run_engine(e, out, args)
+        dump_json(out / "results.partial.json", results)
     results["comparisons"] = compare(out, results["engines"])
     dump_json(out / "results.json", results)
     (out / "results.md").write_text(markdown(results))
