@@ -72,23 +72,11 @@ class Lake:
 
     def replace_partition(self, layer: str, table: str, dt: str, source_dir: Path) -> None:
         """Atomically make ``source_dir`` (a folder of parquet files) the partition ``dt``."""
-        target = self.partition_dir(layer, table, dt)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        old = target.parent / f".old-dt={dt}-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            os.rename(target, old)
-        os.rename(source_dir, target)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(self.partition_dir(layer, table, dt), source_dir)
 
     def replace_table(self, layer: str, table: str, source_dir: Path) -> None:
         """Atomically replace a whole (unpartitioned or fully rebuilt) table."""
-        target = self.table_dir(layer, table)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        old = target.parent / f".old-{table}-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            os.rename(target, old)
-        os.rename(source_dir, target)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(self.table_dir(layer, table), source_dir)
 
     def commit_partitions(self, layer: str, table: str, out_dir: Path, days: list[str]) -> None:
         """Make ``out_dir/dt=D`` the partition D for each of ``days``; a day with no output is emptied."""
@@ -137,6 +125,16 @@ class Lake:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=1, sort_keys=True, default=str))
         os.replace(tmp, path)
+
+
+def _swap_in(target: Path, source_dir: Path) -> None:
+    """Rename ``source_dir`` to ``target``, moving any old ``target`` aside first and deleting it after."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
+    if target.exists():
+        os.rename(target, old)
+    os.rename(source_dir, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _data_files(folder: Path, recursive: bool = False) -> Iterator[Path]:
