@@ -92,3 +92,17 @@ def test_late_link_merges_profiles_and_keeps_the_oldest_id(tmp_path: Path, engin
     prof = pq.read_table(lake.files("ads", "profiles")).to_pylist()
     assert [p["one_id"] for p in prof] == [old["u1"]]
     assert prof[0]["active_days"] == 3  # day 2 was stamped with the retired id and is redirected
+
+
+def test_building_a_few_days_at_a_time_gives_the_same_tables(tmp_path: Path) -> None:
+    write_lines(tmp_path / "src" / "events" / "day.jsonl", small_world())
+    lakes = []
+    for chunk_days in (1, 30):
+        lake = Lake(tmp_path / f"lake-{chunk_days}")
+        import_source(tmp_path / "src", lake)
+        build(lake, "duckdb", chunk_days=chunk_days)
+        lakes.append(lake)
+    for layer, table in (("dwd", "events"), ("dws", "user_daily"), ("ads", "profiles"), ("ads", "kpi_daily")):
+        a, b = (pq.read_table(lk.files(layer, table), partitioning="hive") for lk in lakes)
+        key = [c for c in ("message_id", "one_id", "dt") if c in a.column_names]
+        assert a.sort_by([(k, "ascending") for k in key]).equals(b.sort_by([(k, "ascending") for k in key]))

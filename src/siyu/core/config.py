@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default="bind:",
         description="Channel QR code (活码) state prefix that binds a WeCom contact to the member id after it.",
     )
+    duckdb_memory_limit: str | None = Field(
+        default=None, description="DuckDB memory limit, e.g. '8GB' (default: half the machine's memory)."
+    )
     spark_master: str = Field(default="local[2]", description="Spark master URL for --engine spark.")
 
 

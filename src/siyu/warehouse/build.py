@@ -115,8 +115,12 @@ class _Clock:
 
 
 def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, step: Step | None = None,
-          shared_limit: int = 2) -> BuildReport:
-    """Build the layers that changed since the last build; ``full`` rebuilds every day."""
+          shared_limit: int = 2, chunk_days: int = 30) -> BuildReport:
+    """Build the layers that changed since the last build; ``full`` rebuilds every day.
+
+    Day-partitioned layers are built ``chunk_days`` at a time, so the working set of one query is
+    bounded by a month of data however long the history is.
+    """
     eng = open_engine(engine) if isinstance(engine, str) else engine
     report = BuildReport(engine=eng.name)
     say = step or (lambda _m: None)
@@ -132,10 +136,10 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
     register_entities(eng, lake)
 
     say(f"identity edges for {len(dirty)} day(s)")
-    eng.register_arrow("build_days", _days_table(dirty))
-    eng.register("ods_events", _ods_files(lake, set(dirty)), ODS_EVENTS_VIEW)
-    if dirty:
-        extract_event_graph(eng, lake, dirty)
+    for chunk in _chunks(dirty, chunk_days):
+        eng.register_arrow("build_days", _days_table(chunk))
+        eng.register("ods_events", _ods_files(lake, set(chunk)), ODS_EVENTS_VIEW)
+        extract_event_graph(eng, lake, chunk)
     if entities_changed:
         extract_entity_graph(eng, lake)
     clock.lap("identity_extract")
@@ -147,11 +151,11 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
 
     days = sorted(set(dirty) | set(vanished) | _days_with(eng, lake, report.identity.reassigned))
     report.days_built = days
-    if days:
-        say(f"dwd events for {len(days)} day(s)")
-        eng.register_arrow("build_days", _days_table(days))
-        eng.register("ods_events", _ods_files(lake, _with_neighbours(days)), ODS_EVENTS_VIEW)
-        write_layer(eng, lake, "dwd", "events", dwd.EVENTS, days=days)
+    for chunk in _chunks(days, chunk_days):
+        say(f"dwd events for {chunk[0]} … {chunk[-1]}")
+        eng.register_arrow("build_days", _days_table(chunk))
+        eng.register("ods_events", _ods_files(lake, _with_neighbours(chunk)), ODS_EVENTS_VIEW)
+        write_layer(eng, lake, "dwd", "events", dwd.EVENTS, days=chunk)
     clock.lap("dwd_events")
     register_layer(eng, lake, "dwd", "events")
     say("dwd orders")
@@ -164,10 +168,10 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
     dws_days = set(days)
     if entities_changed or report.identity.new_redirects:
         dws_days |= set(lake.partitions("dwd", "events")) | set(lake.partitions("dwd", "orders"))
-    if dws_days:
-        say(f"dws for {len(dws_days)} day(s)")
-        eng.register_arrow("build_days", _days_table(dws_days))
-        write_layer(eng, lake, "dws", "user_daily", dws.USER_DAILY, days=sorted(dws_days))
+    for chunk in _chunks(sorted(dws_days), chunk_days):
+        say(f"dws for {chunk[0]} … {chunk[-1]}")
+        eng.register_arrow("build_days", _days_table(chunk))
+        write_layer(eng, lake, "dws", "user_daily", dws.USER_DAILY, days=chunk)
     clock.lap("dws")
 
     say("ads")
@@ -184,6 +188,10 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
         report.rows[f"{layer}.{table}"] = int(eng.query("SELECT count(*) AS n FROM count_probe")["n"][0].as_py())
     log.info("build.done", engine=eng.name, days=len(days), **report.rows)
     return report
+
+
+def _chunks(days: list[str], size: int) -> list[list[str]]:
+    return [days[i:i + size] for i in range(0, len(days), max(1, size))]
 
 
 def _days_with(eng: Engine, lake: Lake, one_ids: set[str]) -> set[str]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +25,13 @@ class DuckDBEngine:
         self.con.execute("SET preserve_insertion_order = false")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.con.execute("SET memory_limit = $m", {"m": memory_limit})
+        # Leave room for the Python side (OneID, landing): DuckDB alone would take 80% of the machine.
+        settings = get_settings()
+        self.con.execute("SET memory_limit = $m", {"m": memory_limit or settings.duckdb_memory_limit or
+                                                    f"{max(1, int(_total_memory_gib() * 0.5))}GB"})
+        self._spill = tempfile.mkdtemp(prefix="siyu-duckdb-")
+        self.con.execute("SET temp_directory = $t", {"t": self._spill})
+        weakref.finalize(self, shutil.rmtree, self._spill, True)
         self._arrow: dict[str, pa.Table] = {}
 
     def register(self, name: str, files: list[str], schema: pa.Schema | None = None) -> None:
@@ -67,3 +76,11 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
+
+
+def _total_memory_gib() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return 8.0
