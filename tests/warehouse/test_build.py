@@ -105,8 +105,10 @@ def test_building_a_few_days_at_a_time_gives_the_same_tables(tmp_path: Path) -> 
         lakes.append(lake)
     for layer, table in (("dwd", "events"), ("dws", "user_daily"), ("ads", "profiles"), ("ads", "kpi_daily")):
         a, b = (_with_dt(pq.read_table(lk.files(layer, table), partitioning="hive")) for lk in lakes)
+        a, b = (t.drop_columns([c for c in ("batch_id",) if c in t.column_names]) for t in (a, b))  # per import
         key = [c for c in ("message_id", "one_id", "dt") if c in a.column_names]
-        assert a.sort_by([(k, "ascending") for k in key]).equals(b.sort_by([(k, "ascending") for k in key]))
+        order = [(k, "ascending") for k in key]
+        assert a.sort_by(order).to_pylist() == b.sort_by(order).to_pylist(), (layer, table)
 
 
 def _with_dt(t: pa.Table) -> pa.Table:
