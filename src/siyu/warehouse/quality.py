@@ -78,7 +78,8 @@ SELECT count(*) AS rows,
 FROM dwd_events
 """
 
-DAILY_ROWS = "SELECT CAST(dt AS VARCHAR) AS dt, count(*) AS n FROM dwd_events GROUP BY dt ORDER BY dt"
+#: Day-over-day counts look at the whole lake, not one load: a load may add rows to many days.
+DAILY_ROWS = "SELECT CAST(dt AS VARCHAR) AS dt, count(*) AS n FROM dwd_events_all GROUP BY dt ORDER BY dt"
 
 
 @dataclass
@@ -170,7 +171,7 @@ def quality_report(lake: Lake, engine: Engine | str = "duckdb", *, batch: str | 
         timing = _rows(eng.query(DWD_TIMING))[0]
         rep.sections["clock"] = {k: (float(v) if v is not None and k.endswith("_ms") else v)
                                  for k, v in timing.items()}
-        daily = _rows(eng.query(DAILY_ROWS.replace("dwd_events", "dwd_events_all")))
+        daily = _rows(eng.query(DAILY_ROWS))
         rep.sections["row_count_anomalies"] = _anomalies(daily)
         for a in rep.sections["row_count_anomalies"]:
             rep.warnings.append(f"{a['dt']}: {a['rows']} rows vs trailing 7-day median {a['median']:.0f}")

@@ -31,18 +31,3 @@ QUARANTINE = pa.schema(
         ("batch_id", pa.string()), ("loaded_at", TS),
     ]
 )
-
-#: ``ads/id_map`` and the identity graph's node table.
-ID_NODES = pa.schema(
-    [
-        ("identifier_type", pa.string()), ("identifier_value", pa.string()), ("one_id", pa.string()),
-        ("first_seen", TS),
-    ]
-)
-
-ID_EDGES = pa.schema(
-    [
-        ("a_type", pa.string()), ("a_value", pa.string()), ("b_type", pa.string()), ("b_value", pa.string()),
-        ("first_seen", TS), ("evidence", pa.string()), ("rule", pa.string()),
-    ]
-)

@@ -24,6 +24,11 @@ STRONG_CODES = np.array([t in STRONG_TYPES for t in TYPES])
 ACCEPTED, BLOCKED, SHARED = 0, 1, 2  # decision codes; VALUE_LIMIT + type code for a refused merge
 VALUE_LIMIT = 3
 TS = pa.timestamp("us", tz="UTC")
+#: At most this many values of a type per person (Segment's "value limits").
+DEFAULT_VALUE_LIMITS: dict[str, int] = {
+    "user_id": 1, "member_no": 1, "unionid": 1, "phone": 2, "wecom_external_userid": 2,
+    "email": 3, "openid": 6, "anonymous_id": 50, "device_id": 10,
+}
 
 
 @dataclass
@@ -80,8 +85,6 @@ def resolve_tables(
     ``previous`` (k, one_id) and ``previous_ids`` (one_id, seed, created_at) keep earlier ids
     stable: a profile keeps an old id whose seed it holds (the oldest wins; the others redirect).
     """
-    from siyu.warehouse.identity.resolver import DEFAULT_VALUE_LIMITS
-
     # 1. Every identifier once, sorted, with its first sighting (edge ends included).
     seen = pa.concat_tables([
         nodes.select(["k", "first_seen"]).cast(pa.schema([("k", pa.string()), ("first_seen", TS)])),

@@ -21,15 +21,10 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from siyu.core.identifiers import STRONG_TYPES, IdentifierType
-from siyu.warehouse.identity.components import mint_one_id, resolve_tables
+from siyu.core.identifiers import STRONG_TYPES
+from siyu.warehouse.identity.components import DEFAULT_VALUE_LIMITS, mint_one_id, resolve_tables
 
-DEFAULT_VALUE_LIMITS: dict[str, int] = {
-    "user_id": 1, "member_no": 1, "unionid": 1, "phone": 2, "wecom_external_userid": 2,
-    "email": 3, "openid": 6, "anonymous_id": 50, "device_id": 10,
-}
-TYPE_INDEX = {t.value: i for i, t in enumerate(IdentifierType)}
-__all__ = ["DEFAULT_VALUE_LIMITS", "Edge", "Resolution", "mint_one_id", "node_key", "resolve", "split_key"]
+__all__ = ["DEFAULT_VALUE_LIMITS", "Edge", "Resolution", "mint_one_id", "node_key", "resolve"]
 STRONG = {t.value for t in STRONG_TYPES}
 
 
@@ -58,11 +53,6 @@ class Resolution:
 
 def node_key(kind: str, value: str) -> str:
     return f"{kind}:{value}"
-
-
-def split_key(key: str) -> tuple[str, str]:
-    kind, _, value = key.partition(":")
-    return kind, value
 
 
 def resolve(
