@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from siyu.synth import generate_world
+from siyu.warehouse.build import build
 from siyu.warehouse.engine import Engine, open_engine
+from siyu.warehouse.lake import Lake
+from siyu.warehouse.loader import import_source
 
 ENGINES = ["duckdb", "spark"]
 
@@ -47,3 +53,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("engine_name") == "spark":
             item.add_marker(pytest.mark.spark)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo world (20,000 people × 180 days) imported and built on DuckDB, shared by every test."""
+    root = tmp_path_factory.mktemp("demo")
+    generate_world(root / "world", users=20_000, days=180, seed=7)
+    lake = Lake(root / "lake")
+    report = import_source(root / "world", lake)
+    built = build(lake, "duckdb")
+    planted = json.loads((root / "world" / "truth" / "defects.json").read_text())
+    return {"root": root, "lake": lake, "import": report, "build": built, "planted": planted}

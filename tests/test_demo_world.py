@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pytest
 
-from siyu.synth import generate_world
-from siyu.warehouse.build import build
 from siyu.warehouse.identity.evaluate import pairwise_score
-from siyu.warehouse.lake import Lake
-from siyu.warehouse.loader import import_source
 from siyu.warehouse.quality import quality_report
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("demo")
-    generate_world(root / "world", users=20_000, days=180, seed=7)
-    lake = Lake(root / "lake")
-    report = import_source(root / "world", lake)
-    built = build(lake, "duckdb")
-    planted = json.loads((root / "world" / "truth" / "defects.json").read_text())
-    return {"root": root, "lake": lake, "import": report, "build": built, "planted": planted}
 
 
 def test_oneid_pairwise_precision_and_recall(demo: dict[str, Any]) -> None:

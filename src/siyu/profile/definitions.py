@@ -1,0 +1,112 @@
+"""Definitions as code: YAML files checked against a JSON Schema, errors that name file, line and field.
+
+Tags, profile settings (and later segments, journeys, KPIs) are YAML reviewed in git. A bad file must
+say exactly where it is wrong, so every error carries ``file:line:column``, the field path and what was
+expected. Anchors/aliases are refused: they are how "billion laughs" files blow up a loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jsonschema
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from siyu.core.errors import SiyuError
+
+MAX_DEFINITION_BYTES = 1_000_000
+M = TypeVar("M", bound=BaseModel)
+
+
+class DefinitionError(SiyuError):
+    """A definition file is unreadable or invalid; ``str()`` reads like a compiler error."""
+
+    code = "bad_definition"
+
+    def __init__(self, message: str, *, file: str, line: int | None = None, column: int | None = None,
+                 field: str | None = None) -> None:
+        where = file + (f":{line}" if line else "") + (f":{column}" if line and column else "")
+        super().__init__(f"{where}: " + (f"{field}: " if field else "") + message, input_name=file)
+        self.file, self.line, self.column, self.field = file, line, column, field
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse one YAML file into plain data plus its node tree (for line numbers)."""
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DefinitionError(f"cannot read: {exc.strerror}", file=name) from None
+    if len(raw) > MAX_DEFINITION_BYTES:
+        raise DefinitionError(f"file is {len(raw):,} bytes; the limit is {MAX_DEFINITION_BYTES:,}", file=name)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"not UTF-8 (byte {exc.start}); save the file as UTF-8", file=name) from None
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                mark = event.start_mark
+                raise DefinitionError("YAML anchors and aliases are not allowed in definitions",
+                                      file=name, line=mark.line + 1, column=mark.column + 1)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise DefinitionError(f"YAML syntax: {exc.problem}", file=name,
+                              line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"YAML syntax: {exc}", file=name) from None
+    return data, node
+
+
+def node_at(node: yaml.Node | None, path: Sequence[str | int]) -> yaml.Node | None:
+    """The deepest YAML node along ``path`` (keys and list indexes), for pointing at a line."""
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(step)), None)
+            if found is None:
+                return node
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+            node = node.value[step]
+        else:
+            return node
+    return node
+
+
+def field_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out or "(top level)"
+
+
+def _fail(name: str, node: yaml.Node | None, path: Sequence[str | int], message: str) -> DefinitionError:
+    at = node_at(node, path)
+    mark = at.start_mark if at is not None else None
+    return DefinitionError(message, file=name, line=mark.line + 1 if mark else None,
+                           column=mark.column + 1 if mark else None, field=field_path(path))
+
+
+def validate_data(data: Any, model: type[M], *, name: str, node: yaml.Node | None = None) -> M:
+    """Check ``data`` against ``model``'s JSON Schema, then build the model (cross-field rules)."""
+    validator = jsonschema.Draft202012Validator(model.model_json_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        raise _fail(name, node, list(error.absolute_path), error.message)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [p for p in first["loc"] if isinstance(p, (str, int))]
+        raise _fail(name, node, loc, first["msg"]) from None
+
+
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    """Read ``path`` and return it as ``model``, or raise a DefinitionError pointing at the line."""
+    data, node = read_yaml(path)
+    return validate_data({} if data is None else data, model, name=str(path), node=node)
