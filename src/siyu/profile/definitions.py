@@ -29,7 +29,7 @@ class DefinitionError(SiyuError):
     def __init__(self, message: str, *, file: str, line: int | None = None, column: int | None = None,
                  field: str | None = None) -> None:
         where = file + (f":{line}" if line else "") + (f":{column}" if line and column else "")
-        super().__init__(f"{where}: " + (f"{field}: " if field else "") + message, input_name=file)
+        super().__init__(f"{where}: " + (f"{field}: " if field else "") + message)
         self.file, self.line, self.column, self.field = file, line, column, field
 
 
@@ -97,13 +97,45 @@ def validate_data(data: Any, model: type[M], *, name: str, node: yaml.Node | Non
     validator = jsonschema.Draft202012Validator(model.model_json_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
+        error = _through_discriminator(error)
         raise _fail(name, node, list(error.absolute_path), error.message)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = [p for p in first["loc"] if isinstance(p, (str, int))]
-        raise _fail(name, node, loc, first["msg"]) from None
+        raise _fail(name, node, _data_path(data, first["loc"]), first["msg"].removeprefix("Value error, ")) from None
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> list[str | int]:
+    """pydantic's error location without the steps that are not in the data (union tags such as 'rule')."""
+    path: list[str | int] = []
+    for step in loc:
+        if isinstance(data, dict) and step in data:
+            data = data[step]
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        else:
+            continue
+        path.append(step)
+    return path
+
+
+def _through_discriminator(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """A tagged union (``kind: rule | statistical …``) fails as "not valid under any of the given schemas";
+    report the unknown tag, or the error inside the branch the tag names, instead."""
+    disc = error.schema.get("discriminator") if isinstance(error.schema, dict) else None
+    if error.validator != "oneOf" or not disc or not isinstance(error.instance, dict):
+        return error
+    key, mapping = disc["propertyName"], disc["mapping"]
+    value = error.instance.get(key)
+    if value not in mapping:
+        return jsonschema.ValidationError(
+            f"{value!r} is not one of {', '.join(sorted(mapping))}" if value is not None else f"{key!r} is missing",
+            path=[*error.absolute_path, key] if value is not None else list(error.absolute_path))
+    branch = [i for i, s in enumerate(error.schema["oneOf"]) if s.get("$ref") == mapping[value]]
+    inner = [e for e in error.context or [] if e.relative_schema_path and e.relative_schema_path[0] in branch]
+    best = jsonschema.exceptions.best_match(inner)
+    return _through_discriminator(best) if best is not None else error
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:
