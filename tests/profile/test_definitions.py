@@ -67,7 +67,7 @@ def _bytes(tmp_path: Path, data: bytes) -> Path:
 def test_duplicate_names_across_files(tmp_path: Path) -> None:
     _write(tmp_path, GOOD, "a.yaml")
     _write(tmp_path, GOOD, "b.yaml")
-    with pytest.raises(DefinitionError, match="already defined in .*a.yaml"):
+    with pytest.raises(DefinitionError, match=r"already defined in .*a\.yaml"):
         load_tag_definitions(tmp_path)
 
 

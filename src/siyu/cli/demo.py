@@ -23,6 +23,9 @@ def _progress_import(world: Path, lake_dir: Path) -> Any:
 
 def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "duckdb") -> dict[str, Any]:
     """Run the whole foundation once and print what it found; returns the summary as a dict."""
+    from siyu.cli.profile_cmds import default_tag_defs
+    from siyu.profile.lifecycle import STAGES
+    from siyu.profile.tags.build import build_tags
     from siyu.synth import generate_world
     from siyu.warehouse.build import build
     from siyu.warehouse.identity.evaluate import pairwise_score
@@ -51,6 +54,10 @@ def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "
     with console.status(f"building the lake on {engine}") as status:
         rep = build(lake, engine, step=lambda m: status.update(m))
     timings["build"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with console.status("profiles: RFM, lifecycle, tiers and the example tags"):
+        tags = build_tags(lake, default_tag_defs(), engine)
+    timings["tags"] = time.perf_counter() - t0
 
     truth = pq.read_table(world / "truth" / "identities.parquet")
     id_map = pq.read_table(lake.files("ads", "id_map"))
@@ -82,6 +89,15 @@ def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "
     quarantine = {reason: (n, planted.get(reason)) for reason, n in sorted(imp.quarantine_by_reason.items())}
     out.print(kv_table("quarantine by reason",
                        {k: f"{n:,} found / {p if p is not None else '—'} planted" for k, (n, p) in quarantine.items()}))
+    lifecycle = pq.read_table(lake.files("ads", "lifecycle"), columns=["lifecycle"])["lifecycle"].value_counts()
+    counts = {v["values"]: v["counts"] for v in lifecycle.to_pylist()}
+    out.print(kv_table(f"lifecycle (生命周期) as of {tags.as_of}",
+                       {f"{zh} {stage}": counts.get(stage, 0) for stage, zh in STAGES}))
+    catalogue = pq.read_table(lake.files("ads", "tag_catalogue")).to_pylist()
+    out.print(kv_table(f"tags: {len(tags.built)} built, {len(tags.pending)} waiting for models", {
+        f"{r['name_zh']} {r['tag']}": f"{r['holders']:,} ({r['coverage']:.1%})" for r in catalogue
+        if r["status"] == "built"}))
     out.print(kv_table("seconds", {k: f"{v:.1f}" for k, v in timings.items()}))
-    out.print(f"lake: {lake_dir}  ·  next: siyu quality --lake {lake_dir}")
+    out.print(f"lake: {lake_dir}  ·  next: siyu quality --lake {lake_dir}  ·  siyu tags list --lake {lake_dir}")
+    out.print(f"        siyu segment size 'lifecycle = \"silent\" and has_tag(\"high_value\")' --lake {lake_dir}")
     return {"summary": summary, "score": score, "timings": timings}

@@ -8,7 +8,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt
+from siyu.cli.common import fail as _fail
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
+from siyu.cli.profile_cmds import profile_app, segment_app, tags_app
 from siyu.core.errors import SiyuError
 from siyu.warehouse.lake import Lake
 
@@ -18,16 +21,9 @@ identity_app = typer.Typer(help="OneID: explain and split profiles.", no_args_is
 events_app = typer.Typer(help="The standard event catalogue.", no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
 app.add_typer(events_app, name="events")
-
-LakeOpt = Annotated[Path, typer.Option("--lake", help="Lake directory.")]
-EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def _fail(exc: SiyuError) -> None:
-    console.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
-    raise typer.Exit(2)
-
+app.add_typer(profile_app, name="profile")
+app.add_typer(tags_app, name="tags")
+app.add_typer(segment_app, name="segment")
 
 @app.command()
 def synth(

@@ -39,7 +39,7 @@ def latest_day(eng: Engine) -> date:
     day = eng.query("SELECT max(dt) AS d FROM user_daily")["d"][0].as_py()
     if day is None:
         raise LakeError("the lake has no built days: run `siyu build` first", code="lake_not_built")
-    return day  # type: ignore[no-any-return]
+    return day
 
 
 def _counts(eng: Engine, table: str, column: str) -> dict[str, int]:

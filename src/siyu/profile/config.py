@@ -19,18 +19,18 @@ class _Strict(BaseModel):
 class RFMConfig(_Strict):
     """RFM (最近一次消费 / 消费频率 / 消费金额) over orders in the last ``window_days``."""
 
-    window_days: int = Field(365, ge=1, le=3650, description="Orders counted: the last N days up to as_of.")
-    method: Literal["quantile", "fixed"] = Field("quantile", description="Score by quantile or fixed thresholds.")
-    bins: int = Field(5, ge=2, le=10, description="Scores run 1..bins; higher is better on every axis.")
+    window_days: int = Field(default=365, ge=1, le=3650, description="Orders counted: the last N days up to as_of.")
+    method: Literal["quantile", "fixed"] = Field(default="quantile", description="Quantile or fixed thresholds.")
+    bins: int = Field(default=5, ge=2, le=10, description="Scores run 1..bins; higher is better on every axis.")
     recency_days: list[int] = Field(
-        [30, 60, 90, 180], description="fixed method: recency cut points in days, ascending (<= first → top score).")
-    frequency: list[int] = Field([2, 3, 5, 8], description="fixed method: order-count cut points, ascending.")
+        default=[30, 60, 90, 180], description="fixed method: recency cut points in days, ascending.")
+    frequency: list[int] = Field(default=[2, 3, 5, 8], description="fixed method: order-count cut points, ascending.")
     monetary: list[Decimal] = Field(
-        [Decimal(200), Decimal(500), Decimal(1000), Decimal(3000)],
+        default=[Decimal(200), Decimal(500), Decimal(1000), Decimal(3000)],
         description="fixed method: CNY cut points, ascending.")
     split: Literal["mean_score", "score_threshold"] = Field(
-        "mean_score", description="High vs low per axis: above the buyers' mean score, or score >= high_score.")
-    high_score: int = Field(3, ge=1, description="score_threshold split: the lowest 'high' score.")
+        default="mean_score", description="High vs low per axis: above the buyers' mean score, or score >= high_score.")
+    high_score: int = Field(default=3, ge=1, description="score_threshold split: the lowest 'high' score.")
 
     @model_validator(mode="after")
     def _cuts_fit_bins(self) -> RFMConfig:
@@ -47,10 +47,10 @@ class RFMConfig(_Strict):
 class LifecycleConfig(_Strict):
     """Lifecycle stages (生命周期): potential 潜在 · new 新 · active 活跃 · silent 沉默 · churned 流失."""
 
-    silent_days: int = Field(30, ge=1, description="No interaction or order for this many days → silent.")
-    churned_days: int = Field(90, ge=2, description="No interaction or order for this many days → churned.")
-    new_days: int = Field(30, ge=1, description="First order within this many days → new.")
-    high_frequency_per_week: int = Field(3, ge=1, description="Interactions in the last 7 days for 'high'.")
+    silent_days: int = Field(default=30, ge=1, description="No interaction or order for this many days → silent.")
+    churned_days: int = Field(default=90, ge=2, description="No interaction or order for this many days → churned.")
+    new_days: int = Field(default=30, ge=1, description="First order within this many days → new.")
+    high_frequency_per_week: int = Field(default=3, ge=1, description="Interactions in the last 7 days for 'high'.")
 
     @model_validator(mode="after")
     def _ordered(self) -> LifecycleConfig:
@@ -69,7 +69,7 @@ class TierLevel(_Strict):
 class TierConfig(_Strict):
     """Member tiers (会员等级): the highest level whose spend AND order thresholds are both met."""
 
-    window_days: int = Field(365, ge=1, le=3650)
+    window_days: int = Field(default=365, ge=1, le=3650)
     levels: list[TierLevel] = Field(default_factory=lambda: [
         TierLevel(name="bronze", name_zh="铜", min_spend=Decimal(0), min_orders=0),
         TierLevel(name="silver", name_zh="银", min_spend=Decimal(500), min_orders=2),
@@ -94,9 +94,9 @@ class TierConfig(_Strict):
 class ProfileConfig(_Strict):
     """Everything ``profile.yaml`` may set; every field has the source reports' default."""
 
-    rfm: RFMConfig = RFMConfig()
-    lifecycle: LifecycleConfig = LifecycleConfig()
-    tiers: TierConfig = TierConfig()
+    rfm: RFMConfig = Field(default_factory=RFMConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    tiers: TierConfig = Field(default_factory=TierConfig)
 
 
 def load_profile_config(path: Path | None) -> ProfileConfig:

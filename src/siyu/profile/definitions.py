@@ -50,8 +50,8 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 mark = event.start_mark
-                raise DefinitionError("YAML anchors and aliases are not allowed in definitions",
-                                      file=name, line=mark.line + 1, column=mark.column + 1)
+                raise DefinitionError("YAML anchors and aliases are not allowed in definitions", file=name,
+                                      line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -110,12 +110,11 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> list[str | int]:
     """pydantic's error location without the steps that are not in the data (union tags such as 'rule')."""
     path: list[str | int] = []
     for step in loc:
-        if isinstance(data, dict) and step in data:
-            data = data[step]
-        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
-            data = data[step]
-        else:
+        in_dict = isinstance(data, dict) and step in data
+        in_list = isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data)
+        if not (in_dict or in_list):
             continue
+        data = data[step]
         path.append(step)
     return path
 
@@ -123,7 +122,8 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> list[str | int]:
 def _through_discriminator(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     """A tagged union (``kind: rule | statistical …``) fails as "not valid under any of the given schemas";
     report the unknown tag, or the error inside the branch the tag names, instead."""
-    disc = error.schema.get("discriminator") if isinstance(error.schema, dict) else None
+    schema: Any = error.schema
+    disc = schema.get("discriminator") if isinstance(schema, dict) else None
     if error.validator != "oneOf" or not disc or not isinstance(error.instance, dict):
         return error
     key, mapping = disc["propertyName"], disc["mapping"]
@@ -132,7 +132,7 @@ def _through_discriminator(error: jsonschema.ValidationError) -> jsonschema.Vali
         return jsonschema.ValidationError(
             f"{value!r} is not one of {', '.join(sorted(mapping))}" if value is not None else f"{key!r} is missing",
             path=[*error.absolute_path, key] if value is not None else list(error.absolute_path))
-    branch = [i for i, s in enumerate(error.schema["oneOf"]) if s.get("$ref") == mapping[value]]
+    branch = [i for i, s in enumerate(schema["oneOf"]) if s.get("$ref") == mapping[value]]
     inner = [e for e in error.context or [] if e.relative_schema_path and e.relative_schema_path[0] in branch]
     best = jsonschema.exceptions.best_match(inner)
     return _through_discriminator(best) if best is not None else error

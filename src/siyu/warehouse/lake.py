@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-LAYERS = ("ods", "dwd", "dws", "ads", "identity")
+LAYERS = ("ods", "dwd", "dws", "ads", "identity", "models")
 
 
 class Lake:
