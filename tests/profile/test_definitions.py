@@ -110,3 +110,45 @@ def test_profile_config_errors_name_the_field(tmp_path: Path) -> None:
         load_profile_config(path)
     assert err.value.line == 4 and err.value.field == "lifecycle"
     assert load_profile_config(_write(tmp_path, "rfm: {bins: 4, method: quantile}\n", "p2.yaml")).rfm.bins == 4
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"name": "x; DROP TABLE profile"}, "does not match"),
+    ({"kind": "predictive", "source": {"table": "models/p", "column": 'x" FROM profile; --'},
+      "bands": [{"value": "a", "min": 0}]}, "does not match"),
+    ({"kind": "predictive", "source": {"table": "../../etc/passwd", "column": "x"},
+      "bands": [{"value": "a", "min": 0}]}, "does not match"),
+    ({"kind": "statistical", "statistic": "spending_capacity; --"}, "does not match"),
+])
+def test_hostile_tag_definitions_are_refused(tmp_path: Path, patch: dict[str, object], message: str) -> None:
+    import yaml
+
+    tag = {"name": "t", "name_zh": "t", "kind": "rule", "category": "derived", "owner": "o", "description": "d",
+           "rule": "orders > 0", **patch}
+    if tag["kind"] != "rule":
+        tag.pop("rule")
+    with pytest.raises(DefinitionError, match=message):
+        load_tag_definitions(_write(tmp_path, yaml.safe_dump({"tags": [tag]}, allow_unicode=True)))
+
+
+def test_hostile_rule_in_a_tag_is_refused_before_any_sql(tmp_path: Path) -> None:
+    from siyu.profile.rules.schema import DEFAULT_SCHEMA
+    from siyu.profile.tags.plan import TagPlanError, check_definitions
+
+    text = GOOD.replace("'order_sum(last 365d) >= 3000'", "'orders > 0; DROP TABLE profile'")
+    with pytest.raises(TagPlanError, match="big_spender"):
+        check_definitions(load_tag_definitions(_write(tmp_path, text)), DEFAULT_SCHEMA)
+    deep = GOOD.replace("'order_sum(last 365d) >= 3000'", "'" + "(" * 10_000 + "orders > 0" + ")" * 10_000 + "'")
+    with pytest.raises(TagPlanError, match=r"too_deep|nest"):
+        check_definitions(load_tag_definitions(_write(tmp_path, deep)), DEFAULT_SCHEMA)
+
+
+def test_tags_that_read_each_other_in_a_cycle_are_refused(tmp_path: Path) -> None:
+    from siyu.profile.rules.schema import DEFAULT_SCHEMA
+    from siyu.profile.tags.plan import TagPlanError, check_definitions
+
+    text = (GOOD.replace("'order_sum(last 365d) >= 3000'", "'has_tag(\"b\")'").replace("big_spender", "a")
+            + GOOD.replace("'order_sum(last 365d) >= 3000'", "'has_tag(\"a\")'").replace("big_spender", "b")
+            .replace("tags:\n", ""))
+    with pytest.raises(TagPlanError, match="cycle"):
+        check_definitions(load_tag_definitions(_write(tmp_path, text)), DEFAULT_SCHEMA)
