@@ -90,3 +90,35 @@ def test_fixed_thresholds(engine: Engine) -> None:
 def test_fixed_thresholds_need_bins_minus_one_cut_points() -> None:
     with pytest.raises(ValueError, match="cut points"):
         RFMConfig(method="fixed", bins=5, frequency=[1, 2])
+
+
+def test_backfill_records_each_transition_on_its_own_day(profiled: dict[str, Any], tmp_path: Any) -> None:
+    import shutil
+
+    from siyu.profile.build import backfill_profile
+    from siyu.profile.config import LifecycleConfig
+    from siyu.profile.lifecycle import lifecycle_sql
+    from siyu.profile.views import register_profile_sources
+    from siyu.warehouse.engine import open_engine
+    from siyu.warehouse.lake import Lake
+
+    lake = Lake(tmp_path / "lake")
+    shutil.copytree(profiled["lake"].root, lake.root, ignore=shutil.ignore_patterns("*_changes"))
+    end = profiled["report"].as_of
+    start = end - timedelta(days=3)
+    reports = backfill_profile(lake, "duckdb", start=start, end=end)
+    assert [r.as_of for r in reports] == [start + timedelta(days=i) for i in range(4)]
+    # independently: each day's stages, diffed day by day in Python
+    eng = open_engine("duckdb")
+    register_profile_sources(eng, lake)
+    stages = {}
+    for i in range(4):
+        sql, params = lifecycle_sql(LifecycleConfig(), start + timedelta(days=i))
+        stages[i] = {r["one_id"]: r["lifecycle"] for r in eng.query(sql, params).to_pylist()}
+    changes = pq.read_table(lake.files("ads", "lifecycle_changes")).to_pandas()
+    changes["dt"] = changes["dt"].astype(str)
+    for i in range(1, 4):
+        day = str(start + timedelta(days=i))
+        got = {(r.one_id, r.from_value, r.to_value) for r in changes[changes["dt"] == day].itertuples()}
+        expected = {(o, stages[i - 1][o], s) for o, s in stages[i].items() if stages[i - 1][o] != s}
+        assert got == expected and got, day

@@ -46,14 +46,21 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 @profile_app.command("build")
 def profile_build(lake: LakeOpt, engine: EngineOpt = "duckdb", as_of: AsOfOpt = None, config: ConfigOpt = None,
-                  as_json: JsonOpt = False) -> None:
+                  since: Annotated[str | None, typer.Option(
+                      help="Backfill: build every day from this one to --as-of, so transitions get their own day."
+                  )] = None, as_json: JsonOpt = False) -> None:
     """Compute RFM classes, lifecycle stages and member tiers (with their change history)."""
-    from siyu.profile.build import build_profile
+    from siyu.profile.build import backfill_profile, build_profile
     from siyu.profile.config import load_profile_config
 
     try:
+        cfg = load_profile_config(config)
         with console.status("profile facts"):
-            report = build_profile(Lake(lake), engine, as_of=parse_day(as_of), config=load_profile_config(config))
+            start = parse_day(since)
+            if start is not None:
+                report = backfill_profile(Lake(lake), engine, start=start, end=parse_day(as_of), config=cfg)[-1]
+            else:
+                report = build_profile(Lake(lake), engine, as_of=parse_day(as_of), config=cfg)
     except SiyuError as exc:
         fail(exc)
     if as_json:

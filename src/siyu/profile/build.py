@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from siyu.core.errors import LakeError
@@ -91,3 +91,21 @@ def build_profile(lake: Lake, engine: Engine | str = "duckdb", *, as_of: date | 
     report.lifecycle = _counts(eng, "ads_lifecycle", "lifecycle")
     report.tiers = _counts(eng, "ads_tiers", "tier")
     return report
+
+
+def backfill_profile(lake: Lake, engine: Engine | str = "duckdb", *, start: date, end: date | None = None,
+                     config: ProfileConfig | None = None) -> list[ProfileReport]:
+    """Build the facts for every day from ``start`` to ``end`` (default: the lake's last day), in order,
+    so lifecycle and tier histories hold a transition on the day it happened rather than the day of the
+    first build. Days before the last recorded one are refused (see ``history.record_changes``)."""
+    eng = open_engine(engine) if isinstance(engine, str) else engine
+    if end is None:
+        register_profile_sources(eng, lake)
+        end = latest_day(eng)
+    if start > end:
+        raise LakeError(f"backfill from {start} to {end}: the start is after the end", code="bad_date_range")
+    reports, day = [], start
+    while day <= end:
+        reports.append(build_profile(lake, eng, as_of=day, config=config))
+        day += timedelta(days=1)
+    return reports
