@@ -77,3 +77,14 @@ def register_profile_view(eng: Engine, lake: Lake) -> None:
         register_layer(eng, lake, "ads", table)
     eng.create_view("lifecycle_since", LIFECYCLE_SINCE)
     eng.create_view("profile", PROFILE)
+
+
+def materialize_profile_views(eng: Engine) -> None:
+    """Compute ``events``, ``orders`` and ``profile`` once for a build that reads them hundreds of times.
+
+    Each tag is its own query; as views, 300 tags would re-read every dwd file and re-apply the OneID
+    redirects 300 times. Materialised (in memory, spilling to disk), each tag is a scan of one table.
+    """
+    eng.materialize("events", EVENTS)
+    eng.materialize("orders", ORDERS)
+    eng.materialize("profile", PROFILE)

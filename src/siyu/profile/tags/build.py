@@ -27,6 +27,7 @@ from siyu.profile.params import namespace_ctes
 from siyu.profile.rules.schema import DEFAULT_SCHEMA, RuleSchema
 from siyu.profile.tags.model import PredictiveTag, Refresh, TagDefinition, definition_hash, load_tag_definitions
 from siyu.profile.tags.plan import TagPlanError, TagQuery, dependency_levels, tag_inputs, tag_query
+from siyu.profile.views import materialize_profile_views
 from siyu.warehouse.build import register_layer, write_layer
 from siyu.warehouse.engine import Engine, open_engine
 from siyu.warehouse.lake import Lake
@@ -78,6 +79,7 @@ def build_tags(lake: Lake, defs: Path, engine: Engine | str = "duckdb", *, as_of
     eng = open_engine(engine) if isinstance(engine, str) else engine
     t0 = time.perf_counter()
     facts = build_profile(lake, eng, as_of=as_of, config=config)
+    materialize_profile_views(eng)
     as_of = facts.as_of
     report = TagReport(as_of=as_of, goal=goal, seconds={"facts": round(time.perf_counter() - t0, 3)})
     state = lake.read_state("tags")

@@ -38,6 +38,9 @@ class Engine(Protocol):
     def create_view(self, name: str, sql: str) -> None:
         """Name a query (siyu dialect, no parameters) so later queries can read it."""
 
+    def materialize(self, name: str, sql: str) -> None:
+        """Like ``create_view``, but computed once and kept (in memory, spilling to disk) for many reads."""
+
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
         """Run a query and return its result as Arrow (for small results)."""
 

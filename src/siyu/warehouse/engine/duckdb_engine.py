@@ -33,6 +33,7 @@ class DuckDBEngine:
         self.con.execute("SET temp_directory = $t", {"t": self._spill})
         weakref.finalize(self, shutil.rmtree, self._spill, True)
         self._arrow: dict[str, pa.Table] = {}
+        self._tables: set[str] = set()
 
     def register(self, name: str, files: list[str], schema: pa.Schema | None = None) -> None:
         if files:
@@ -53,11 +54,19 @@ class DuckDBEngine:
         """Drop whatever ``name`` meant before: a registered Arrow table would shadow a new view."""
         if self._arrow.pop(name, None) is not None:
             self.con.unregister(name)
+        if name in self._tables:
+            self._tables.discard(name)
+            self.con.execute(f"DROP TABLE IF EXISTS {check_identifier(name)}")
         self.con.execute(f"DROP VIEW IF EXISTS {check_identifier(name)}")
 
     def create_view(self, name: str, sql: str) -> None:
         self._forget(name)
         self.con.sql(sql).create_view(check_identifier(name), replace=True)
+
+    def materialize(self, name: str, sql: str) -> None:
+        self._forget(name)
+        self.con.execute(f"CREATE TEMP TABLE {check_identifier(name)} AS {sql}")
+        self._tables.add(name)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
         return self.con.sql(sql, params=params or None).to_arrow_table()

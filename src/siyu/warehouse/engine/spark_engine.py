@@ -82,6 +82,10 @@ class SparkEngine:
     def create_view(self, name: str, sql: str) -> None:
         self._df(sql, None).createOrReplaceTempView(check_identifier(name))
 
+    def materialize(self, name: str, sql: str) -> None:
+        # cached on first use; Spark keeps what fits in memory and recomputes the rest
+        self._df(sql, None).cache().createOrReplaceTempView(check_identifier(name))
+
     def _df(self, sql: str, params: dict[str, Any] | None) -> Any:
         return self.spark.sql(to_spark_sql(sql), args=params or None)
 
