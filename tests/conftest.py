@@ -65,3 +65,42 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     built = build(lake, "duckdb")
     planted = json.loads((root / "world" / "truth" / "defects.json").read_text())
     return {"root": root, "lake": lake, "import": report, "build": built, "planted": planted}
+
+
+# --- PostgreSQL (operational store and API tests) -------------------------------------------------------------
+
+
+def _postgres_required() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true") or os.environ.get("SIYU_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of database ``siyu_test`` on a private PostgreSQL server started for this session (tests/pg_server.py).
+
+    Fails under CI (``CI=true``) when PostgreSQL cannot be found or started; skips elsewhere.
+    """
+    from tests.pg_server import start_postgres
+
+    try:
+        url, stop = start_postgres(tmp_path_factory.mktemp("postgres"))
+    except Exception as exc:  # PostgresUnavailable, or anything unexpected (no 'postgres' user, …)
+        if _postgres_required():
+            pytest.fail(f"PostgreSQL is required in CI but is unavailable: {exc}")
+        pytest.skip(f"PostgreSQL unavailable here: {exc}")
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture
+def pg_database(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards); its SQLAlchemy URL."""
+    from tests.pg_server import fresh_database
+
+    url, drop = fresh_database(postgres_server)
+    try:
+        yield url
+    finally:
+        drop()

@@ -12,6 +12,7 @@ from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt
 from siyu.cli.common import fail as _fail
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
 from siyu.cli.profile_cmds import profile_app, segment_app, tags_app
+from siyu.cli.store_cmds import keys_app, store_app
 from siyu.core.errors import SiyuError
 from siyu.warehouse.lake import Lake
 
@@ -24,6 +25,8 @@ app.add_typer(events_app, name="events")
 app.add_typer(profile_app, name="profile")
 app.add_typer(tags_app, name="tags")
 app.add_typer(segment_app, name="segment")
+app.add_typer(keys_app, name="keys")
+app.add_typer(store_app, name="store")
 
 @app.command()
 def synth(

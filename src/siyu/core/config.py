@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         default=None, description="DuckDB memory limit, e.g. '8GB' (default: half the machine's memory)."
     )
     spark_master: str = Field(default="local[2]", description="Spark master URL for --engine spark.")
+    home: str = Field(default=".siyu", description="Folder for siyu's local state (the default SQLite store).")
+    store_url: str | None = Field(
+        default=None,
+        description="Operational store URL, e.g. postgresql+psycopg://user@host/siyu (default: SQLite in home).",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the operational store (run through :mod:`siyu.store.migrate`)."""
