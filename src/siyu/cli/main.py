@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from siyu.cli.collect_cmds import collect_app
 from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt
 from siyu.cli.common import fail as _fail
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
@@ -25,6 +26,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(profile_app, name="profile")
 app.add_typer(tags_app, name="tags")
 app.add_typer(segment_app, name="segment")
+app.add_typer(collect_app, name="collect")
 app.add_typer(keys_app, name="keys")
 app.add_typer(store_app, name="store")
 

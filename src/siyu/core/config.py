@@ -37,6 +37,18 @@ class Settings(BaseSettings):
         default=None,
         description="Operational store URL, e.g. postgresql+psycopg://user@host/siyu (default: SQLite in home).",
     )
+    spool_path: str | None = Field(
+        default=None,
+        description="Collector spool (SQLite): accepted events wait here, fsynced, until the loader lands them "
+                    "(default: spool.db in home).",
+    )
+    collect_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the loader drains the spool into the lake and builds."
+    )
+    dedupe_days: int = Field(
+        default=7, ge=1, description="How long the collector remembers a messageId to drop retried copies."
+    )
+    max_batch_bytes: int = Field(default=500 * 1024, description="Segment's per-request (batch) size limit.")
 
 
 @lru_cache(maxsize=1)

@@ -148,20 +148,49 @@ def file_digest(path: Path) -> str:
 
 
 class _FileLander:
-    """Validates one file's lines into column buffers, spilling staged parquet files as they fill.
+    """Validates lines into column buffers, spilling staged parquet files as they fill.
 
-    Runs inside a worker process; writes only under ``stage`` (never into the lake itself).
+    Lines come from any iterator of ``(line_no, raw bytes)`` (:meth:`land`): a file's lines in an
+    import worker process, or the collector spool's rows (``siyu.collect.drain``). Writes only
+    under ``stage`` (never into the lake itself).
     """
 
-    def __init__(self, stage: Path, batch_id: str, tag: str, loaded_at: datetime, flush_rows: int) -> None:
+    def __init__(self, stage: Path, batch_id: str, tag: str, loaded_at: datetime, flush_rows: int,
+                 timezone: str | None = None) -> None:
         self.stage, self.batch_id, self.tag, self.loaded_at = stage, batch_id, tag, loaded_at
         self.flush_rows = flush_rows
-        self.tz = ZoneInfo(get_settings().business_timezone)
+        self.tz = ZoneInfo(timezone or get_settings().business_timezone)
         self.events: dict[str, list[Any]] = {name: [] for name in ODS_EVENTS_VIEW.names}
         self.quarantine: dict[str, list[Any]] = {name: [] for name in QUARANTINE.names}
         self.seq = 0
         self.days: set[str] = set()
         self.day_cache: dict[tuple[int, int, int, int], date] = {}
+
+    def land(self, records: Iterable[tuple[int, bytes]], source: str, report: FileReport,
+             reasons: Counter[str], *, max_bytes: int) -> None:
+        """Validate each ``(line_no, raw)`` record into an accepted or a quarantine row.
+
+        ``report`` counts lines, blanks and accepted rows; its ``encoding`` is read for every line
+        because a file's encoding is only known once its reader has started.
+        """
+        for line_no, raw in records:
+            report.lines += 1
+            if not raw.strip():
+                report.blank += 1
+                continue
+            try:
+                text = raw.decode(report.encoding)
+            except UnicodeDecodeError as exc:
+                self.reject(BAD_ENCODING, f"not {report.encoding}: {exc}", raw, source, line_no)
+                reasons[BAD_ENCODING] += 1
+                continue
+            verdict = validate_line(text, max_bytes=max_bytes)
+            if isinstance(verdict, Rejected):
+                self.reject(verdict.reason.value, verdict.detail, raw, source, line_no)
+                reasons[verdict.reason.value] += 1
+            else:
+                self.accept(verdict, source)
+                report.accepted += 1
 
     def accept(self, acc: Accepted, source: str) -> None:
         msg, cols = acc.msg, self.events
@@ -232,26 +261,8 @@ def _land_file(path: Path, stage: Path, batch_id: str, tag: str, loaded_at: date
     fr = FileReport(path=str(path))
     reasons: Counter[str] = Counter()
     lander = _FileLander(stage, batch_id, tag, loaded_at, flush_rows)
-    source = path.name
     try:
-        for line_no, raw in _lines(path, fr):
-            fr.lines += 1
-            if not raw.strip():
-                fr.blank += 1
-                continue
-            try:
-                text = raw.decode(fr.encoding)
-            except UnicodeDecodeError as exc:
-                lander.reject(BAD_ENCODING, f"not {fr.encoding}: {exc}", raw, source, line_no)
-                reasons[BAD_ENCODING] += 1
-                continue
-            verdict = validate_line(text, max_bytes=settings.max_event_bytes)
-            if isinstance(verdict, Rejected):
-                lander.reject(verdict.reason.value, verdict.detail, raw, source, line_no)
-                reasons[verdict.reason.value] += 1
-            else:
-                lander.accept(verdict, source)
-                fr.accepted += 1
+        lander.land(_lines(path, fr), path.name, fr, reasons, max_bytes=settings.max_event_bytes)
     except BadInputFile as exc:
         fr.error = str(exc)
     lander.flush()
