@@ -13,6 +13,7 @@ from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt
 from siyu.cli.common import fail as _fail
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
 from siyu.cli.profile_cmds import profile_app, segment_app, tags_app
+from siyu.cli.serve_cmds import serve
 from siyu.cli.store_cmds import keys_app, store_app
 from siyu.core.errors import SiyuError
 from siyu.warehouse.lake import Lake
@@ -29,6 +30,7 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(collect_app, name="collect")
 app.add_typer(keys_app, name="keys")
 app.add_typer(store_app, name="store")
+app.command()(serve)
 
 @app.command()
 def synth(

@@ -1,0 +1,63 @@
+"""The FastAPI application: routers, error handlers, limits on time and size, and the runtime's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from siyu import __version__
+from siyu.api import routes_admin, routes_catalogue, routes_collect, routes_profiles, routes_segments
+from siyu.api.config import ServiceConfig
+from siyu.api.errors import error_response, install_error_handlers
+from siyu.api.runtime import ServiceRuntime
+
+DESCRIPTION = """siyu's HTTP service.
+
+* **Collector** (`/v1/track` … `/v1/batch`): Segment's HTTP tracking API. Authenticate with a source
+  **write key** as the HTTP Basic user name, exactly as Segment's SDKs do.
+* **Data service** (profiles, segments, tags, KPIs, keys): authenticate with a **user key**
+  (`Authorization: Bearer sy_u_…` or `X-API-Key`). Its role (admin, analyst, operator, auditor) decides
+  what it may call; identifiers are masked unless the role may see personal data.
+
+Every error is JSON: `{"code": "...", "message": "..."}`.
+"""
+
+
+def create_app(config: ServiceConfig, *, runtime: ServiceRuntime | None = None) -> FastAPI:
+    """The app; the runtime (store, spool, loader, snapshot) starts with the app and stops with it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or ServiceRuntime(config)
+        app.state.runtime = rt
+        rt.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(rt.stop)
+
+    app = FastAPI(title="siyu", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    timeout = config.request_timeout_seconds
+    other_limit = config.max_request_bytes
+
+    @app.middleware("http")
+    async def limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        declared = request.headers.get("content-length")
+        if (declared and declared.isdigit() and int(declared) > other_limit
+                and not request.url.path.startswith(tuple(f"/v1/{p}" for p in COLLECT_PATHS))):
+            return error_response(413, "payload_too_large", f"the request body is larger than {other_limit} bytes")
+        try:
+            return await asyncio.wait_for(call_next(request), timeout)
+        except TimeoutError:
+            return error_response(504, "timeout", f"the request took longer than {timeout:g} s")
+
+    for module in (routes_collect, routes_profiles, routes_segments, routes_catalogue, routes_admin):
+        app.include_router(module.router)
+    return app
+
+
+COLLECT_PATHS = (*routes_collect.SINGLE_TYPES, "batch", "import")

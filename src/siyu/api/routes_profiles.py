@@ -1,0 +1,104 @@
+"""Data service: one person by any identifier — profile, tags, segments, consent — and their timeline."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
+
+from siyu.api.auth import Caller, Permission
+from siyu.api.deps import require, runtime
+from siyu.api.errors import ApiError
+from siyu.api.models import ErrorOut, PersonOut, TimelineOut
+from siyu.api.runtime import ServiceRuntime
+from siyu.profile.segments import mask_identifier
+from siyu.serving.lookup import LOOKUP_TYPES, PII_FIELDS
+from siyu.serving.timeline import person_events
+
+router = APIRouter(tags=["profiles"])
+
+#: Trait keys that do not identify a person; every other trait value is masked for roles without PII.
+PLAIN_TRAITS = frozenset({"source", "gender", "city", "province", "country", "language", "age_band", "tier"})
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Malformed identifier value."},
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+    404: {"model": ErrorOut, "description": "No person with this identifier."},
+    422: {"model": ErrorOut}, 429: {"model": ErrorOut},
+    503: {"model": ErrorOut, "description": "No serving snapshot yet (the first build is running)."},
+}
+
+IdType = Annotated[str, Path(description="one_id, user_id, member_no, unionid, openid, wecom_external_userid, "
+                                         "phone, email, anonymous_id or device_id", pattern=r"^[a-z_]{1,32}$")]
+IdValue = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def _mask(value: Any) -> Any:
+    return mask_identifier(value) if isinstance(value, str) else (None if value is None else "***")
+
+
+def resolve(rt: ServiceRuntime, identifier_type: str, value: str) -> str:
+    if identifier_type not in LOOKUP_TYPES:
+        raise ApiError(400, "bad_identifier_type", f"unknown identifier type {identifier_type!r}; "
+                       f"one of {', '.join(LOOKUP_TYPES)}")
+    one_id = rt.lookup.find(identifier_type, value)
+    if one_id is None:
+        raise ApiError(404, "unknown_person", f"no person with {identifier_type} = this value")
+    return one_id
+
+
+def shape_person(data: dict[str, Any], identifier_type: str, pii: bool) -> PersonOut:
+    """Split the snapshot's rows into the response sections, masking identifiers unless ``pii``."""
+    profile = dict(data["profile"])
+    if not pii:
+        for name in PII_FIELDS:
+            profile[name] = _mask(profile.get(name))
+    traits = dict(data["traits"])
+    if not pii:
+        traits = {k: v if k in PLAIN_TRAITS else _mask(v) for k, v in traits.items()}
+    tags = {t["tag"]: {"value": t["value"], "score": t["score"], "kind": t["kind"]}
+            for t in data["tags"] if t["kind"] != "predictive"}
+    predictions = {t["tag"]: {"value": t["value"], "score": t["score"]} for t in data["tags"]
+                   if t["kind"] == "predictive"}
+    return PersonOut(
+        one_id=profile["one_id"], identifier_type=identifier_type, profile=profile, traits=traits,
+        lifecycle={k: profile.get(k) for k in ("lifecycle", "lifecycle_since", "activity_class", "idle_days")},
+        rfm={"r": profile.get("rfm_r"), "f": profile.get("rfm_f"), "m": profile.get("rfm_m"),
+             "class": profile.get("rfm_class"), "class_en": profile.get("rfm_class_en")},
+        tier={k: profile.get(k) for k in ("tier", "tier_zh", "spend_to_next_tier", "orders_to_next_tier")},
+        tags=tags, predictions=predictions, segments=data["segments"],
+        consent={c["purpose"]: {"granted": c["granted"], "changed_at": c["changed_at"]} for c in data["consent"]},
+        owner_staff_id=profile.get("owner_staff_id"), merged_one_ids=data["merged_one_ids"],
+        as_of=data["as_of"], snapshot_built_at=data["snapshot_built_at"])
+
+
+@router.get("/v1/profiles/{identifier_type}/{value}", response_model=PersonOut, responses=_ERRORS,
+            summary="One person by any identifier")
+def get_profile(identifier_type: IdType, value: IdValue, rt: ServiceRuntime = Depends(runtime),
+                caller: Caller = Depends(require(Permission.READ_PROFILES))) -> PersonOut:
+    one_id = resolve(rt, identifier_type, value)
+    data = rt.lookup.person(one_id)
+    if data is None:
+        raise ApiError(404, "unknown_person", "the person's profile is not in the serving snapshot yet")
+    return shape_person(data, identifier_type, caller.may(Permission.READ_PII))
+
+
+@router.get("/v1/profiles/{identifier_type}/{value}/events", response_model=TimelineOut, responses=_ERRORS,
+            summary="A person's events, newest first (paginated by cursor)")
+async def get_timeline(
+    identifier_type: IdType, value: IdValue,
+    since: Annotated[date | None, Query(description="First business day (default: 90 days before until).")] = None,
+    until: Annotated[date | None, Query(description="Last business day (default: today).")] = None,
+    event: Annotated[str | None, Query(max_length=128, description="Only this event name.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    rt: ServiceRuntime = Depends(runtime), _caller: Caller = Depends(require(Permission.READ_EVENTS)),
+) -> TimelineOut:
+    one_id = resolve(rt, identifier_type, value)
+    end = until or date.today() + timedelta(days=1)
+    start = since or end - timedelta(days=90)
+    page = await run_in_threadpool(person_events, rt.lake, rt.lookup.merged_ids(one_id), since=start, until=end,
+                                   limit=limit, cursor=cursor, event=event)
+    return TimelineOut(one_id=one_id, events=page.events, next_cursor=page.next_cursor)

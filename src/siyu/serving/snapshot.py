@@ -1,0 +1,138 @@
+"""Serving snapshots: the profile facts a look-up needs, copied into one DuckDB file sorted by key.
+
+A look-up by identifier must answer in milliseconds on a million profiles. Scanning the lake's
+Parquet for one person reads every row group, so after each profile build the facts are copied into
+``LAKE/_serving/snapshot-<stamp>.duckdb`` with every table ordered by its look-up key: DuckDB's
+per-row-group min/max then skips all but one row group. A snapshot is written aside and published
+by renaming the ``current`` pointer, so readers switch whole snapshots, never half of one.
+
+Tables: ``id_map`` (identifier → current one_id), ``profiles`` (the ``profile`` view: profile,
+RFM, lifecycle, tier), ``person_tags`` (tag values with their kind), ``person_segments``,
+``consent`` (the latest decision per purpose from ``consent_changed`` events), ``traits`` (the latest
+``identify`` traits), ``redirects`` and ``meta``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from siyu.core.logs import get_logger
+from siyu.profile.segments import open_profile
+from siyu.warehouse.build import register_layer
+from siyu.warehouse.engine import Engine
+from siyu.warehouse.engine.duckdb_engine import DuckDBEngine
+from siyu.warehouse.lake import Lake
+
+log = get_logger("siyu.serving")
+
+SERVING_DIR = "_serving"
+KEEP_SNAPSHOTS = 2
+
+_TABLES: dict[str, str] = {
+    "id_map": """
+        SELECT m.identifier_type, m.identifier_value, coalesce(r.to_one_id, m.one_id) AS one_id
+        FROM id_map AS m LEFT JOIN redirects AS r ON r.from_one_id = m.one_id
+        ORDER BY m.identifier_type, m.identifier_value""",
+    "profiles": "SELECT * FROM profile ORDER BY one_id",
+    "person_tags": """
+        SELECT t.one_id, t.tag, t.value, t.score, coalesce(c.kind, 'rule') AS kind
+        FROM tag_values AS t LEFT JOIN serving_tag_kinds AS c ON c.tag = t.tag
+        ORDER BY t.one_id, t.tag""",
+    "person_segments": "SELECT one_id, segment FROM serving_segment_members ORDER BY one_id, segment",
+    "consent": """
+        SELECT one_id, purpose, granted, event_time AS changed_at FROM (
+            SELECT coalesce(r.to_one_id, e.one_id) AS one_id, e.purpose, e.granted, e.event_time,
+                   row_number() OVER (PARTITION BY coalesce(r.to_one_id, e.one_id), e.purpose
+                                      ORDER BY e.event_time DESC, e.message_id DESC) AS rn
+            FROM serving_consent_events AS e LEFT JOIN redirects AS r ON r.from_one_id = e.one_id
+            WHERE e.event = 'consent_changed' AND e.purpose IS NOT NULL AND e.one_id IS NOT NULL
+        ) AS x WHERE rn = 1 ORDER BY one_id, purpose""",
+    "traits": """
+        SELECT one_id, traits, event_time AS updated_at FROM (
+            SELECT coalesce(r.to_one_id, e.one_id) AS one_id, e.traits, e.event_time,
+                   row_number() OVER (PARTITION BY coalesce(r.to_one_id, e.one_id)
+                                      ORDER BY e.event_time DESC, e.message_id DESC) AS rn
+            FROM serving_dwd_events AS e LEFT JOIN redirects AS r ON r.from_one_id = e.one_id
+            WHERE e.type = 'identify' AND e.traits IS NOT NULL AND e.one_id IS NOT NULL
+        ) AS x WHERE rn = 1 ORDER BY one_id""",
+    "redirects": "SELECT from_one_id, to_one_id FROM redirects ORDER BY to_one_id",
+}
+
+
+def serving_dir(lake: Lake) -> Path:
+    return lake.root / SERVING_DIR
+
+
+def current_snapshot(lake: Lake) -> Path | None:
+    """The published snapshot, or None before the first one."""
+    pointer = serving_dir(lake) / "current"
+    if not pointer.exists():
+        return None
+    path = serving_dir(lake) / pointer.read_text(encoding="utf-8").strip()
+    return path if path.exists() else None
+
+
+def _register_sources(eng: Engine, lake: Lake) -> None:
+    empty_members = "SELECT CAST(NULL AS VARCHAR) AS one_id, CAST(NULL AS VARCHAR) AS segment WHERE false"
+    if lake.exists("ads", "segment_members"):
+        register_layer(eng, lake, "ads", "segment_members", "serving_segment_members")
+    else:
+        eng.create_view("serving_segment_members", empty_members)
+    if lake.exists("ads", "tag_catalogue"):
+        register_layer(eng, lake, "ads", "tag_catalogue", "serving_tag_catalogue")
+        eng.create_view("serving_tag_kinds", "SELECT DISTINCT tag, kind FROM serving_tag_catalogue")
+    else:
+        eng.create_view("serving_tag_kinds", "SELECT CAST(NULL AS VARCHAR) AS tag, CAST(NULL AS VARCHAR) AS kind "
+                                             "WHERE false")
+    register_layer(eng, lake, "dwd", "events", "serving_dwd_events")
+    eng.create_view("serving_consent_events",
+                    "SELECT one_id, event, purpose, granted, event_time, message_id FROM serving_dwd_events "
+                    "WHERE event = 'consent_changed'")
+
+
+def build_snapshot(lake: Lake, *, engine: DuckDBEngine | None = None) -> Path:
+    """Copy the serving tables into a new snapshot file and publish it; returns its path."""
+    t0 = time.perf_counter()
+    eng = engine or DuckDBEngine()
+    ctx = open_profile(lake, eng)
+    _register_sources(eng, lake)
+    folder = serving_dir(lake)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    name = f"snapshot-{stamp}.duckdb"
+    tmp = folder / f".tmp-{name}"
+    eng.con.execute("ATTACH $p AS serving_out", {"p": str(tmp)})
+    try:
+        for table, sql in _TABLES.items():
+            eng.con.execute(f"CREATE TABLE serving_out.{table} AS {sql}")
+        eng.con.execute("CREATE TABLE serving_out.meta AS "
+                        "SELECT $as_of::DATE AS as_of, $built::TIMESTAMPTZ AS built_at",
+                        {"as_of": ctx.as_of, "built": datetime.now(UTC)})
+    finally:
+        eng.con.execute("DETACH serving_out")
+    os.replace(tmp, folder / name)
+    pointer_tmp = folder / ".tmp-current"
+    pointer_tmp.write_text(name, encoding="utf-8")
+    os.replace(pointer_tmp, folder / "current")
+    _prune(folder, keep=name)
+    log.info("serving.snapshot", path=str(folder / name), seconds=round(time.perf_counter() - t0, 2))
+    return folder / name
+
+
+def _prune(folder: Path, keep: str) -> None:
+    """Remove all but the newest snapshots (readers holding an old file keep it open until they switch)."""
+    snaps = sorted(p for p in folder.glob("snapshot-*.duckdb") if p.name != keep)
+    for old in snaps[: max(0, len(snaps) - (KEEP_SNAPSHOTS - 1))]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to one snapshot file."""
+    return duckdb.connect(str(path), read_only=True)
