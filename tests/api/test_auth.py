@@ -117,3 +117,24 @@ def test_unknown_path_and_method_are_json(service: RunningService) -> None:
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     r = httpx.delete(service.base_url + "/v1/track")
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.postgres
+def test_the_service_runs_on_postgresql(pg_database: str, api_lake, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same keys, roles and saved segments with the operational store on a real PostgreSQL server."""
+    from tests.api.service import run_service
+
+    with run_service(api_lake.root, tmp_path / "pg", store_url=pg_database) as svc:
+        with svc.client("operator") as c:
+            r = c.post("/v1/segments", json={"name": "pg_silent", "name_zh": "沉默", "rule": 'lifecycle = "silent"'})
+            assert r.status_code == 201, r.text
+            assert c.get("/v1/segments/pg_silent").json()["version"] == 1
+        with svc.client("admin") as admin:
+            keys = admin.get("/v1/keys").json()
+            operator = next(k for k in keys if k["name"] == "operator key")
+            assert operator["last_used_at"] is not None
+            assert admin.delete(f"/v1/keys/{operator['key_id']}").status_code == 200
+        with svc.client("operator") as c:
+            assert c.get("/v1/segments").status_code == 401
+        assert httpx.post(svc.base_url + "/v1/track", auth=(svc.write_key, ""),
+                          json={"userId": "u", "event": "pg_checked"}).json()["accepted"] == 1
