@@ -56,6 +56,12 @@ def test_segment_sdk_delivers_every_event_exactly_once(service: RunningService, 
     assert sorted(r["message_id"] for r in ours) == sorted(sent)
     assert {r["source"] for r in ours} == {"miniprogram"}
     assert all(r["one_id"] for r in ours)
+    # people first seen now are not in the serving snapshot yet, but their timeline already answers
+    with service.client("analyst") as c:
+        assert c.get("/v1/profiles/user_id/sdk-user-3").status_code == 404
+        page = c.get("/v1/profiles/user_id/sdk-user-3/events", params={"limit": 500}).json()
+    mine = {r["message_id"] for r in ours if r["one_id"] == page["one_id"]}
+    assert {e["message_id"] for e in page["events"]} == mine and mine
 
 
 def test_rudderstack_sdk_delivers_too(service: RunningService, api_lake: Lake) -> None:

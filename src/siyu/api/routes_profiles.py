@@ -39,11 +39,14 @@ def _mask(value: Any) -> Any:
     return mask_identifier(value) if isinstance(value, str) else (None if value is None else "***")
 
 
-def resolve(rt: ServiceRuntime, identifier_type: str, value: str) -> str:
+def resolve(rt: ServiceRuntime, identifier_type: str, value: str, *, fresh: bool = False) -> str:
+    """The person's current one_id from the snapshot; with ``fresh``, also people the snapshot lacks."""
     if identifier_type not in LOOKUP_TYPES:
         raise ApiError(400, "bad_identifier_type", f"unknown identifier type {identifier_type!r}; "
                        f"one of {', '.join(LOOKUP_TYPES)}")
-    one_id = rt.lookup.find(identifier_type, value)
+    one_id = rt.lookup.find(identifier_type, value) if rt.lookup.snapshot is not None else None
+    if one_id is None and fresh:
+        one_id = rt.lookup.find_in_lake(identifier_type, value)
     if one_id is None:
         raise ApiError(404, "unknown_person", f"no person with {identifier_type} = this value")
     return one_id
@@ -96,7 +99,7 @@ async def get_timeline(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     rt: ServiceRuntime = Depends(runtime), _caller: Caller = Depends(require(Permission.READ_EVENTS)),
 ) -> TimelineOut:
-    one_id = resolve(rt, identifier_type, value)
+    one_id = await run_in_threadpool(resolve, rt, identifier_type, value, fresh=True)
     end = until or date.today() + timedelta(days=1)
     start = since or end - timedelta(days=90)
     page = await run_in_threadpool(person_events, rt.lake, rt.lookup.merged_ids(one_id), since=start, until=end,

@@ -96,6 +96,34 @@ class PersonLookup:
                           [kind.value, stored])
         return str(rows[0]["one_id"]) if rows else None
 
+    def find_in_lake(self, identifier_type: str, value: str) -> str | None:
+        """Like :meth:`find`, but through the lake's identity tables: sees people who arrived after the
+        last snapshot (a scan, so only used where freshness matters more than speed, e.g. timelines)."""
+        nodes = self.lake.files("identity", "nodes")
+        if not nodes or identifier_type == "one_id":
+            return value if identifier_type == "one_id" and nodes else None
+        try:
+            kind = IdentifierType(identifier_type)
+            stored = stored_value(kind, value)
+        except ValueError as exc:
+            raise SiyuError(f"bad {identifier_type} value: {exc}", code="bad_identifier",
+                            input_name="value") from None
+        con = duckdb.connect()
+        try:
+            con.register("nodes", con.read_parquet(nodes, hive_partitioning=False))
+            redirects = self.lake.files("identity", "redirects")
+            if redirects:
+                con.register("redirects", con.read_parquet(redirects, hive_partitioning=False))
+            else:
+                con.execute("CREATE TEMP TABLE redirects (from_one_id VARCHAR, to_one_id VARCHAR)")
+            row = con.execute("SELECT coalesce(r.to_one_id, n.one_id) FROM nodes AS n "
+                              "LEFT JOIN redirects AS r ON r.from_one_id = n.one_id "
+                              "WHERE n.identifier_type = ? AND n.identifier_value = ? LIMIT 1",
+                              [kind.value, stored]).fetchone()
+        finally:
+            con.close()
+        return str(row[0]) if row else None
+
     def person(self, one_id: str) -> dict[str, Any] | None:
         """Profile, tags (and predictions), segments and consent of one person, or None."""
         profiles = self._rows("SELECT * FROM profiles WHERE one_id = ?", [one_id])
@@ -117,6 +145,8 @@ class PersonLookup:
 
     def merged_ids(self, one_id: str) -> list[str]:
         """The one_id and every retired id that now points to it (events may still carry those)."""
+        if self._con is None:
+            return [one_id]
         rows = self._rows("SELECT from_one_id FROM redirects WHERE to_one_id = ?", [one_id])
         return [one_id, *(str(r["from_one_id"]) for r in rows)]
 
