@@ -14,7 +14,8 @@ Each micro-batch of spooled rows goes through four steps::
     4. clear    remove the intent from the state file.
 
 When a drain starts and finds an intent, the last drain died during that batch: it is redone from
-step 2 with exactly the recorded range, load time, load day and time zone.
+step 2 with exactly the recorded range, load time, load day and time zone. The scratch folder the
+dead attempt was writing (``ods/.tmp-collect-<batch_id>-…``, hidden, never read) is deleted first.
 
 Why every spooled row ends up in ``ods`` exactly once, whatever step a crash interrupts:
 
@@ -48,6 +49,7 @@ between, is quarantined with its reason: accounted for either way.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import time
@@ -168,6 +170,7 @@ def drain(spool: Spool, lake: Lake, *, max_rows: int = 200_000, build_engine: st
     report = DrainReport()
     name = state_name(spool)
     with spool.consumer_lock():
+        _remove_stale_staging(spool, lake)
         state = lake.read_state(name)
         state["spool_id"] = spool.spool_id
         if state.get("intent"):
@@ -259,6 +262,18 @@ def _build(lake: Lake, engine: str, state: dict[str, Any], report: DrainReport) 
         return
     report.built_at = datetime.now(UTC)
     state.update(build_pending=False, last_build_at=report.built_at.isoformat(), queryable_through=through)
+
+
+def _remove_stale_staging(spool: Spool, lake: Lake) -> None:
+    """Delete the scratch folders of this spool's loaders that died mid-batch (killed, power cut).
+
+    A batch is written into ``ods/.tmp-collect-<batch_id>-<random>`` first; a loader that dies before
+    publishing leaves it behind (hidden, so never read, but it takes space). The caller holds the
+    consumer lock, so no living loader of this spool owns one; other spools' folders are left alone.
+    """
+    for folder in lake.table_dir("ods", "events").parent.glob(f".tmp-collect-spool-{spool.spool_id}-*"):
+        log.warning("collect.stale_staging_removed", path=str(folder))
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remove_batch_files(lake: Lake, intent: _Intent) -> None:

@@ -125,8 +125,18 @@ def build_snapshot(lake: Lake, *, engine: DuckDBEngine | None = None) -> Path:
     return folder / name
 
 
+#: A snapshot build never takes this long: scratch files older than this were left by a killed build.
+STALE_SCRATCH_SECONDS = 6 * 3600
+
+
 def _prune(folder: Path, keep: str) -> None:
-    """Remove all but the newest snapshots (readers holding an old file keep it open until they switch)."""
+    """Remove all but the newest snapshots (readers holding an old file keep it open until they switch),
+    and scratch files of builds that were killed."""
+    now = time.time()
+    for scratch in folder.glob(".tmp-snapshot-*"):
+        with contextlib.suppress(OSError):
+            if now - scratch.stat().st_mtime > STALE_SCRATCH_SECONDS:
+                scratch.unlink()
     snaps = sorted(p for p in folder.glob("snapshot-*.duckdb") if p.name != keep)
     for old in snaps[: max(0, len(snaps) - (KEEP_SNAPSHOTS - 1))]:
         with contextlib.suppress(OSError):

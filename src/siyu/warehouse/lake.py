@@ -123,7 +123,10 @@ class Lake:
         path = self.state_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True, default=str))
+        with tmp.open("w", encoding="utf-8") as f:  # on disk before the rename: a power cut leaves old or new
+            f.write(json.dumps(state, indent=1, sort_keys=True, default=str))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
 
 
