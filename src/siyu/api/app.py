@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
@@ -12,6 +13,7 @@ from siyu import __version__
 from siyu.api import routes_admin, routes_catalogue, routes_collect, routes_profiles, routes_segments
 from siyu.api.config import ServiceConfig
 from siyu.api.errors import error_response, install_error_handlers
+from siyu.api.models import ErrorOut
 from siyu.api.runtime import ServiceRuntime
 
 DESCRIPTION = """siyu's HTTP service.
@@ -55,9 +57,16 @@ def create_app(config: ServiceConfig, *, runtime: ServiceRuntime | None = None) 
         except TimeoutError:
             return error_response(504, "timeout", f"the request took longer than {timeout:g} s")
 
-    for module in (routes_collect, routes_profiles, routes_segments, routes_catalogue, routes_admin):
-        app.include_router(module.router)
+    app.include_router(routes_collect.router, responses={504: _TIMEOUT})
+    for module in (routes_profiles, routes_segments, routes_catalogue, routes_admin):
+        app.include_router(module.router, responses={413: _TOO_LARGE, 504: _TIMEOUT})
     return app
+
+
+# Answers of the middleware above, so any operation may give them (the collector answers an oversized
+# body itself, with Segment's 400).
+_TOO_LARGE: dict[str, Any] = {"model": ErrorOut, "description": "The request body is larger than the service's limit."}
+_TIMEOUT: dict[str, Any] = {"model": ErrorOut, "description": "The request took longer than the service's time limit."}
 
 
 COLLECT_PATHS = (*routes_collect.SINGLE_TYPES, "batch", "import")

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu.core.errors import SiyuError
 from siyu.core.logs import get_logger
+from siyu.store.errors import Conflict
 
 log = get_logger("siyu.api")
 
@@ -23,8 +24,20 @@ log = get_logger("siyu.api")
 STATUS_BY_CODE: dict[str, int] = {
     **dict.fromkeys(("unknown_person", "not_found", "unknown_segment", "unknown_tag", "unknown_kpi"), 404),
     "conflict": 409,
-    **dict.fromkeys(("not_ready", "profile_not_built", "no_data"), 503),
+    **dict.fromkeys(("not_ready", "profile_not_built", "lake_not_built", "tags_not_built", "no_data"), 503),
 }
+
+
+def status_of(exc: SiyuError) -> int:
+    """The HTTP status of a domain error: by its code, else by its kind (the store's ``NotFound`` is a
+    ``LookupError`` whatever its code, e.g. ``unknown_key``; its ``Conflict`` is 409), else 400."""
+    if exc.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[exc.code]
+    if isinstance(exc, LookupError):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    return 400
 
 
 class ApiError(Exception):
@@ -61,7 +74,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SiyuError)
     async def _siyu_error(_request: Request, exc: SiyuError) -> JSONResponse:
-        status = STATUS_BY_CODE.get(exc.code, 400)
+        status = status_of(exc)
         details = {"input": exc.input_name} if exc.input_name else None
         return error_response(status, exc.code, exc.message, details=details)
 

@@ -65,7 +65,11 @@ class TimelineOut(BaseModel):
 
 
 class SegmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "silent_buyers", "name_zh": "沉默老客", "description": "Bought before, silent now",
+         "rule": 'lifecycle = "silent" and count(order_paid, last 365d) >= 2'},
+        {"name": "gold_members", "name_zh": "金卡会员", "rule": {"field": "tier", "op": "=", "value": "gold"}},
+    ]})
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
     name_zh: str = Field(min_length=1, max_length=64)
@@ -76,7 +80,10 @@ class SegmentIn(BaseModel):
 
 
 class SegmentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"rule": 'lifecycle in ("silent", "churned") and did(order_paid, last 365d)'},
+        {"name_zh": "沉默老客（新）", "description": "Renamed"},
+    ]})
 
     name_zh: str | None = Field(default=None, min_length=1, max_length=64)
     owner: str | None = Field(default=None, min_length=1, max_length=128)
@@ -102,7 +109,10 @@ class SegmentPage(Page):
 
 
 class RuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"rule": 'lifecycle = "silent" and rfm_class in ("重要挽留", "重要保持") and not has_tag("complained")'},
+        {"rule": {"field": "orders", "op": ">=", "value": 2}},
+    ]})
 
     rule: str | dict[str, Any]
 
@@ -143,7 +153,7 @@ class MembershipOut(BaseModel):
 
 
 class ExportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"format": "csv"}]})
 
     format: Literal["csv", "parquet"] = "csv"
 
@@ -200,7 +210,10 @@ class KpiOut(BaseModel):
 
 
 class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "user", "name": "CRM reporting", "role": "analyst"},
+        {"kind": "write", "name": "mini program", "source": "miniprogram", "rate_limit_per_minute": 60000},
+    ]})
 
     kind: Literal["write", "user"]
     name: str = Field(min_length=1, max_length=128)

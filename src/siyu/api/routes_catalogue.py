@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any, Literal
 
 import duckdb
@@ -12,6 +12,7 @@ from siyu.api.auth import Caller, Permission
 from siyu.api.deps import require, runtime
 from siyu.api.errors import ApiError
 from siyu.api.models import ErrorOut, KpiInfo, KpiOut, KpiPoint, TagOut, TagPage
+from siyu.api.periods import default_period
 from siyu.api.runtime import ServiceRuntime
 
 router = APIRouter(tags=["catalogue"])
@@ -70,7 +71,8 @@ def kpi_list(_c: Caller = Depends(require(Permission.READ_KPIS))) -> list[KpiInf
     return [KpiInfo(name=n, description=d, unit=u) for n, (_sql, d, u) in KPIS.items()]
 
 
-@router.get("/v1/kpis/{name}", response_model=KpiOut, responses=_ERRORS, summary="One KPI over a period")
+@router.get("/v1/kpis/{name}", response_model=KpiOut, summary="One KPI over a period", responses={
+    **_ERRORS, 503: {"model": ErrorOut, "description": "The lake has no KPIs yet (the first build is running)."}})
 def kpi(name: Annotated[str, Path(max_length=64)],
         since: Annotated[date | None, Query(description="First day (default: 30 days before until).")] = None,
         until: Annotated[date | None, Query(description="Last day (default: the last day with data).")] = None,
@@ -85,8 +87,8 @@ def kpi(name: Annotated[str, Path(max_length=64)],
     try:
         con.register("kpi_daily", con.read_parquet(files, hive_partitioning=True))
         last = con.execute("SELECT max(CAST(dt AS DATE)) FROM kpi_daily").fetchone()
-        end = until or (last[0] if last and last[0] else date.today())
-        start = since or end - timedelta(days=29)
+        start, end = default_period(since, until, default_until=last[0] if last and last[0] else date.today(),
+                                    default_days=29)
         if start > end:
             raise ApiError(400, "bad_period", "'since' is after 'until'")
         if (end - start).days > 3660:

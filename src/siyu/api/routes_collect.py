@@ -28,14 +28,58 @@ router = APIRouter(tags=["collect"])
 
 SINGLE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 
-_BODY_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
-        "description": "A Segment message (single endpoints) or `{batch: [...], context?, sentAt?}`; "
-                       "`Content-Encoding: gzip` accepted.",
-    }
+_ID = {"type": ["string", "integer"], "minLength": 1}
+_TIME = {"type": "string", "format": "date-time"}
+#: What the collector checks in one message (Segment's common fields); anything else is kept as sent.
+_MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": list(SINGLE_TYPES),
+                 "description": "Defaults to the endpoint's type on `/v1/track` … `/v1/alias`."},
+        "messageId": {"type": "string", "minLength": 1,
+                      "description": "Deduplication key: a repeated messageId is counted as a duplicate, not stored."},
+        "userId": _ID, "anonymousId": _ID, "previousId": _ID, "groupId": _ID,
+        "event": {"type": "string", "minLength": 1}, "name": {"type": "string"},
+        "properties": {"type": "object"}, "traits": {"type": "object"}, "context": {"type": "object"},
+        "timestamp": _TIME, "sentAt": _TIME,
+    },
+    "anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}],
+    "additionalProperties": True,
 }
+_EXAMPLES: dict[str, dict[str, Any]] = {
+    "track": {"userId": "u_1001", "event": "order_paid", "messageId": "3b1c9d2e-track-0001",
+              "properties": {"order_id": "o_1", "amount": 99.0, "currency": "CNY"},
+              "timestamp": "2026-01-31T12:00:00Z"},
+    "identify": {"userId": "u_1001", "traits": {"city": "上海", "gender": "f"}, "messageId": "3b1c9d2e-identify-0001"},
+    "page": {"anonymousId": "a_77", "name": "Home", "properties": {"path": "/"}},
+    "screen": {"userId": "u_1001", "name": "Cart"},
+    "group": {"userId": "u_1001", "groupId": "g_1", "traits": {"name": "VIP 群"}},
+    "alias": {"previousId": "a_77", "userId": "u_1001"},
+}
+
+
+def _body_doc(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {**schema, "examples": [example]}}},
+        "description": "`Content-Encoding: gzip` accepted. A single event that fails these rules is answered 400 "
+                       "(and quarantined); in a batch, such items are listed under `rejected`.",
+    }}
+
+
+def _single_doc(kind: str) -> dict[str, Any]:
+    required = {"track": ["event"], "alias": ["previousId"]}.get(kind)
+    return _body_doc({**_MESSAGE, **({"required": required} if required else {})}, _EXAMPLES[kind])
+
+
+_BATCH_DOC = _body_doc(
+    {"type": "object", "required": ["batch"], "additionalProperties": True, "properties": {
+        "batch": {"type": "array", "items": {**_MESSAGE, "required": ["type"]}},
+        "context": {"type": "object", "description": "Merged under every item's own context."},
+        "sentAt": _TIME,
+        "writeKey": {"type": "string", "description": "The write key, for clients that cannot send HTTP Basic."}}},
+    {"batch": [{"type": t, **e} for t, e in _EXAMPLES.items() if t in ("track", "identify")],
+     "sentAt": "2026-01-31T12:00:01Z"})
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Malformed or oversized request; a rejected single event."},
     401: {"model": ErrorOut, "description": "Missing, unknown or revoked write key."},
@@ -95,7 +139,7 @@ def _single(kind: str) -> None:
     router.add_api_route(f"/v1/{kind}", endpoint, methods=["POST"], response_model=CollectOut,
                          response_model_by_alias=True,
                          summary=f"Send one {kind} message (Segment spec)", responses=_ERRORS,
-                         openapi_extra=_BODY_DOC)
+                         openapi_extra=_single_doc(kind))
 
 
 for _kind in SINGLE_TYPES:
@@ -111,4 +155,4 @@ for _path in ("/v1/batch", "/v1/import"):
     router.add_api_route(_path, _batch_endpoint, methods=["POST"], response_model=CollectOut,
                          response_model_by_alias=True,
                          summary="Send up to 500 KB of messages (Segment's batch)", responses=_ERRORS,
-                         openapi_extra=_BODY_DOC, operation_id=f"collect_{_path.rsplit('/', 1)[-1]}")
+                         openapi_extra=_BATCH_DOC, operation_id=f"collect_{_path.rsplit('/', 1)[-1]}")

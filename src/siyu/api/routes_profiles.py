@@ -12,6 +12,7 @@ from siyu.api.auth import Caller, Permission
 from siyu.api.deps import require, runtime
 from siyu.api.errors import ApiError
 from siyu.api.models import ErrorOut, PersonOut, TimelineOut
+from siyu.api.periods import default_period
 from siyu.api.runtime import ServiceRuntime
 from siyu.profile.segments import mask_identifier
 from siyu.serving.lookup import LOOKUP_TYPES, PII_FIELDS
@@ -23,15 +24,16 @@ router = APIRouter(tags=["profiles"])
 PLAIN_TRAITS = frozenset({"source", "gender", "city", "province", "country", "language", "age_band", "tier"})
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "Malformed identifier value."},
+    400: {"model": ErrorOut, "description": "Unknown identifier type, or a malformed identifier value."},
     401: {"model": ErrorOut}, 403: {"model": ErrorOut},
     404: {"model": ErrorOut, "description": "No person with this identifier."},
     422: {"model": ErrorOut}, 429: {"model": ErrorOut},
     503: {"model": ErrorOut, "description": "No serving snapshot yet (the first build is running)."},
 }
 
-IdType = Annotated[str, Path(description="one_id, user_id, member_no, unionid, openid, wecom_external_userid, "
-                                         "phone, email, anonymous_id or device_id", pattern=r"^[a-z_]{1,32}$")]
+# The enum is documentation: another type is answered 400 ``bad_identifier_type`` with the list.
+IdType = Annotated[str, Path(description="What kind of identifier `value` is.", pattern=r"^[a-z_]{1,32}$",
+                             json_schema_extra={"enum": list(LOOKUP_TYPES)})]
 IdValue = Annotated[str, Path(min_length=1, max_length=256)]
 
 
@@ -100,8 +102,7 @@ async def get_timeline(
     rt: ServiceRuntime = Depends(runtime), _caller: Caller = Depends(require(Permission.READ_EVENTS)),
 ) -> TimelineOut:
     one_id = await run_in_threadpool(resolve, rt, identifier_type, value, fresh=True)
-    end = until or date.today() + timedelta(days=1)
-    start = since or end - timedelta(days=90)
+    start, end = default_period(since, until, default_until=date.today() + timedelta(days=1), default_days=90)
     page = await run_in_threadpool(person_events, rt.lake, rt.lookup.merged_ids(one_id), since=start, until=end,
                                    limit=limit, cursor=cursor, event=event)
     return TimelineOut(one_id=one_id, events=page.events, next_cursor=page.next_cursor)

@@ -63,6 +63,7 @@ def person_events(lake: Lake, one_ids: list[str], *, since: date, until: date, l
         raise SiyuError("'until' is before 'since'", code="bad_period", input_name="until")
     if (until - since) > timedelta(days=3660):
         raise SiyuError("a timeline window is at most ten years", code="bad_period", input_name="since")
+    after = decode_cursor(cursor) if cursor else None  # a bad cursor is refused even if the window is empty
     files = _files(lake, since, until)
     if not files:
         return TimelinePage([], None)
@@ -77,8 +78,8 @@ def person_events(lake: Lake, one_ids: list[str], *, since: date, until: date, l
         if event:
             where.append("e.event = $event")
             params["event"] = event
-        if cursor:
-            at, mid = decode_cursor(cursor)
+        if after is not None:
+            at, mid = after
             where.append("(e.event_time < $at OR (e.event_time = $at AND e.message_id < $mid))")
             params.update(at=at, mid=mid)
         cols = ", ".join(f"e.{c}" for c in TIMELINE_COLUMNS)
