@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from siyu import __version__
 from siyu.api import routes_admin, routes_catalogue, routes_collect, routes_profiles, routes_segments
 from siyu.api.config import ServiceConfig
-from siyu.api.errors import error_response, install_error_handlers
+from siyu.api.errors import install_error_handlers
+from siyu.api.guards import RequestGuards
 from siyu.api.models import ErrorOut
 from siyu.api.runtime import ServiceRuntime
 
@@ -43,27 +44,15 @@ def create_app(config: ServiceConfig, *, runtime: ServiceRuntime | None = None) 
 
     app = FastAPI(title="siyu", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
-    timeout = config.request_timeout_seconds
-    other_limit = config.max_request_bytes
-
-    @app.middleware("http")
-    async def limits(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        declared = request.headers.get("content-length")
-        if (declared and declared.isdigit() and int(declared) > other_limit
-                and not request.url.path.startswith(tuple(f"/v1/{p}" for p in COLLECT_PATHS))):
-            return error_response(413, "payload_too_large", f"the request body is larger than {other_limit} bytes")
-        try:
-            return await asyncio.wait_for(call_next(request), timeout)
-        except TimeoutError:
-            return error_response(504, "timeout", f"the request took longer than {timeout:g} s")
-
+    app.add_middleware(RequestGuards, max_body=config.max_request_bytes, timeout=config.request_timeout_seconds,
+                       exempt=tuple(f"/v1/{p}" for p in COLLECT_PATHS))
     app.include_router(routes_collect.router, responses={504: _TIMEOUT})
     for module in (routes_profiles, routes_segments, routes_catalogue, routes_admin):
         app.include_router(module.router, responses={413: _TOO_LARGE, 504: _TIMEOUT})
     return app
 
 
-# Answers of the middleware above, so any operation may give them (the collector answers an oversized
+# Answers of the guards (siyu.api.guards), so any operation may give them (the collector answers an oversized
 # body itself, with Segment's 400).
 _TOO_LARGE: dict[str, Any] = {"model": ErrorOut, "description": "The request body is larger than the service's limit."}
 _TIMEOUT: dict[str, Any] = {"model": ErrorOut, "description": "The request took longer than the service's time limit."}
