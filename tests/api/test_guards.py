@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
+import uvicorn
 from fastapi import FastAPI, Request
-from starlette.testclient import TestClient
 
 from siyu.api.errors import install_error_handlers
 from siyu.api.guards import RequestGuards
@@ -35,8 +37,29 @@ def _app() -> FastAPI:
     return app
 
 
+@contextmanager
+def _serve(app: FastAPI) -> Iterator[httpx.Client]:
+    """The app on uvicorn on a free loopback port (real HTTP, as the service runs)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def test_declared_and_streamed_bodies_over_the_limit_are_413() -> None:
-    client = TestClient(_app())
+    with _serve(_app()) as client:
+        _check_sizes(client)
+
+
+def _check_sizes(client: httpx.Client) -> None:
     assert client.post("/echo", content=b"x" * 1000).json() == {"bytes": 1000}
     r = client.post("/echo", content=b"x" * 1001)
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
@@ -51,7 +74,8 @@ def test_declared_and_streamed_bodies_over_the_limit_are_413() -> None:
 
 
 def test_slow_requests_answer_504() -> None:
-    r = TestClient(_app()).get("/slow")
+    with _serve(_app()) as client:
+        r = client.get("/slow")
     assert r.status_code == 504 and r.json()["code"] == "timeout"
 
 
