@@ -44,14 +44,18 @@ class NaiveLookup:
                                                           ("ads", "profiles"), ("ads", "tag_values"))}
         if not (files["nodes"] and files["profiles"] and files["tag_values"]):
             raise SystemExit(f"{lake.root} lacks identity/nodes, ads/profiles or ads/tag_values")
-        redirects = (f"read_parquet({files['redirects']!r})" if files["redirects"] else
-                     "(SELECT CAST(NULL AS VARCHAR) AS from_one_id, CAST(NULL AS VARCHAR) AS to_one_id WHERE false)")
-        self.find_sql = (f"SELECT coalesce(r.to_one_id, n.one_id) FROM read_parquet({files['nodes']!r}) AS n "
-                         f"LEFT JOIN {redirects} AS r ON r.from_one_id = n.one_id "
+        for name in ("nodes", "profiles", "tag_values"):  # views over our own lake files, no paths in SQL text
+            self.con.read_parquet(files[name]).create_view(f"naive_{name}")
+        if files["redirects"]:
+            self.con.read_parquet(files["redirects"]).create_view("naive_redirects")
+        else:
+            self.con.execute("CREATE VIEW naive_redirects AS SELECT CAST(NULL AS VARCHAR) AS from_one_id, "
+                             "CAST(NULL AS VARCHAR) AS to_one_id WHERE false")
+        self.find_sql = ("SELECT coalesce(r.to_one_id, n.one_id) FROM naive_nodes AS n "
+                         "LEFT JOIN naive_redirects AS r ON r.from_one_id = n.one_id "
                          "WHERE n.identifier_type = 'member_no' AND n.identifier_value = ?")
-        self.profile_sql = f"SELECT * FROM read_parquet({files['profiles']!r}) WHERE one_id = ?"
-        self.tags_sql = (f"SELECT tag, value, score FROM read_parquet({files['tag_values']!r}) "
-                         "WHERE one_id = ? ORDER BY tag")
+        self.profile_sql = "SELECT * FROM naive_profiles WHERE one_id = ?"
+        self.tags_sql = "SELECT tag, value, score FROM naive_tag_values WHERE one_id = ? ORDER BY tag"
 
     def person(self, member_no: str) -> dict[str, Any] | None:
         cur = self.con.cursor()

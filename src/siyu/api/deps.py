@@ -28,18 +28,24 @@ def caller_from(info: KeyInfo) -> Caller:
                   rate_limit_per_minute=info.rate_limit_per_minute)
 
 
-def authenticate_write_key(rt: ServiceRuntime, token: str | None) -> Caller:
-    """The source behind a write key; user keys are refused here (they cannot send events)."""
+def _authenticate(rt: ServiceRuntime, token: str | None, kind: str, missing: str, wrong_kind: str) -> Caller:
+    """The caller behind ``token`` if it is a live key of ``kind``; rate limit counted. 401/403 otherwise."""
     if not token:
-        raise unauthorized("send the source's write key as the HTTP Basic user name")
+        raise unauthorized(missing)
     info = verify_key(rt.store, token)
     if info is None:
-        raise unauthorized("unknown or revoked write key")
+        raise unauthorized("unknown or revoked key")
     caller = caller_from(info)
-    if caller.kind != "write":
-        raise forbidden("only a source write key can send events; user keys call the data APIs")
+    if caller.kind != kind:
+        raise forbidden(wrong_kind)
     rt.limiter.check(caller.key_id, caller.rate_limit_per_minute)
     return caller
+
+
+def authenticate_write_key(rt: ServiceRuntime, token: str | None) -> Caller:
+    """The source behind a write key; user keys are refused here (they cannot send events)."""
+    return _authenticate(rt, token, "write", "send the source's write key as the HTTP Basic user name",
+                         "only a source write key can send events; user keys call the data APIs")
 
 
 def require(permission: Permission) -> Callable[..., Caller]:
@@ -47,18 +53,11 @@ def require(permission: Permission) -> Callable[..., Caller]:
 
     def dependency(request: Request, rt: ServiceRuntime = Depends(runtime),
                    _b: object = Depends(bearer_scheme), _k: object = Depends(api_key_scheme)) -> Caller:
-        token = bearer_token(request)
-        if not token:
-            raise unauthorized("send a user key as `Authorization: Bearer …` or `X-API-Key`")
-        info = verify_key(rt.store, token)
-        if info is None:
-            raise unauthorized("unknown or revoked key")
-        caller = caller_from(info)
-        if caller.kind != "user":
-            raise forbidden("a write key can only send events; it reads nothing")
+        caller = _authenticate(rt, bearer_token(request), "user",
+                               "send a user key as `Authorization: Bearer …` or `X-API-Key`",
+                               "a write key can only send events; it reads nothing")
         if not caller.may(permission):
             raise forbidden(f"role {caller.role!r} may not {permission.value.replace('_', ' ')}")
-        rt.limiter.check(caller.key_id, caller.rate_limit_per_minute)
         return caller
 
     return dependency

@@ -183,9 +183,10 @@ class Spool:
         created = not self.path.exists()
         self._wconn = self._connect()
         with self._wlock:  # one transaction, so two processes creating the file at once agree on the id
-            self._wconn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} "
-                                      f"INSERT OR IGNORE INTO meta VALUES ('spool_id', '{uuid.uuid4().hex[:8]}'); "
-                                      "COMMIT;")
+            self._wconn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            self._wconn.execute("BEGIN IMMEDIATE")
+            self._wconn.execute("INSERT OR IGNORE INTO meta VALUES ('spool_id', ?)", (uuid.uuid4().hex[:8],))
+            self._wconn.execute("COMMIT")
         if created:
             _fsync_dir(self.path.parent)
         self.spool_id: str = self._wconn.execute("SELECT value FROM meta WHERE key = 'spool_id'").fetchone()[0]
