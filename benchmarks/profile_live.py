@@ -1,7 +1,9 @@
 """Segment size on the DuckDB lake, and real-time segment evaluation per event.
 
 * :func:`segment_sizes`: ``siyu.profile.segments.segment_size`` for each rule of
-  :data:`benchmarks.tag_set.SEGMENT_RULES`, once to warm up, then ``repeats`` times (median and max).
+  :data:`benchmarks.tag_set.SEGMENT_RULES`, once to warm up, then ``repeats`` times (median and max):
+  first straight from the lake's Parquet (what ``siyu segment size`` does), then from a segment store
+  built here (what ``siyu serve`` answers from; its build is timed too). Sizes must agree.
 * :func:`realtime`: a :class:`SegmentWatcher` over :data:`benchmarks.tag_set.REALTIME_RULES`; the states
   of ``people`` people are loaded from the lake (fields, tags, events, orders, as "explain" reads them),
   placed in their segments with ``refresh``, then fed a deterministic stream of synthetic events spread
@@ -23,16 +25,12 @@ from benchmarks.tag_set import CATEGORIES, REALTIME_RULES, SEGMENT_RULES
 from siyu.core.config import get_settings
 from siyu.profile.rules import PersonState, SegmentWatcher, parse_rule
 from siyu.profile.segments import SegmentContext, open_profile, people_data, segment_size
+from siyu.serving.segment_store import build_segment_store, open_segment_store
 from siyu.warehouse.lake import Lake
 
 
-def segment_sizes(lake: Path, repeats: int = 5) -> dict[str, Any]:
-    """Warm ``segment_size`` timings per rule: first run, median and max of ``repeats`` more."""
-    t = time.perf_counter()
-    ctx = open_profile(Lake(lake), "duckdb")
-    people = int(ctx.engine.query("SELECT count(*) AS n FROM profile")["n"][0].as_py())
-    out: dict[str, Any] = {"as_of": ctx.as_of.isoformat(), "people": people, "repeats": repeats,
-                           "open_seconds": round(time.perf_counter() - t, 3), "rules": {}}
+def _time_rules(ctx: SegmentContext, repeats: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for name, text in SEGMENT_RULES.items():
         rule = ctx.rule(text)
         t = time.perf_counter()
@@ -43,9 +41,32 @@ def segment_sizes(lake: Path, repeats: int = 5) -> dict[str, Any]:
             t = time.perf_counter()
             segment_size(ctx, rule)
             runs.append(time.perf_counter() - t)
-        out["rules"][name] = {"rule": text, "size": size, "first_s": round(first, 4),
-                              "median_s": round(statistics.median(runs), 4), "max_s": round(max(runs), 4)}
+        out[name] = {"rule": text, "size": size, "first_s": round(first, 4),
+                     "median_s": round(statistics.median(runs), 4), "max_s": round(max(runs), 4)}
+    return out
+
+
+def segment_sizes(lake: Path, repeats: int = 5) -> dict[str, Any]:
+    """Warm ``segment_size`` timings per rule from the lake, then from a segment store built here."""
+    t = time.perf_counter()
+    ctx = open_profile(Lake(lake), "duckdb")
+    people = int(ctx.engine.query("SELECT count(*) AS n FROM profile")["n"][0].as_py())
+    out: dict[str, Any] = {"as_of": ctx.as_of.isoformat(), "people": people, "repeats": repeats,
+                           "open_seconds": round(time.perf_counter() - t, 3)}
+    out["rules"] = _time_rules(ctx, repeats)
     ctx.engine.close()
+    t = time.perf_counter()
+    path = build_segment_store(Lake(lake))
+    store: dict[str, Any] = {"build_seconds": round(time.perf_counter() - t, 3), "bytes": path.stat().st_size}
+    t = time.perf_counter()
+    ctx = open_segment_store(path, Lake(lake))
+    store["open_seconds"] = round(time.perf_counter() - t, 3)
+    store["rules"] = _time_rules(ctx, repeats)
+    ctx.engine.close()
+    store["sizes_match_lake"] = all(store["rules"][n]["size"] == out["rules"][n]["size"] for n in SEGMENT_RULES)
+    out["store"] = store
+    if not store["sizes_match_lake"]:
+        raise AssertionError(f"segment store sizes differ from the lake's: {store['rules']} vs {out['rules']}")
     return out
 
 

@@ -67,10 +67,29 @@ def tag_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def segment_rows(seg: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["segment", "rule", "size", "first s", "median s", "max s"]
-    rows = [[name, f"`{r['rule']}`", f"{r['size']:,}", f"{r['first_s']:.3f}", f"{r['median_s']:.3f}",
-             f"{r['max_s']:.3f}"] for name, r in seg["rules"].items()]
+    """One row per rule: from the lake, and (when timed) from the segment store."""
+    header = ["segment", "rule", "size", "lake first s", "lake median s", "lake max s"]
+    store = seg.get("store", {}).get("rules", {})
+    if store:
+        header += ["store first s", "store median s", "store max s"]
+    rows = []
+    for name, r in seg["rules"].items():
+        row = [name, f"`{r['rule']}`", f"{r['size']:,}", f"{r['first_s']:.3f}", f"{r['median_s']:.3f}",
+               f"{r['max_s']:.3f}"]
+        if name in store:
+            st = store[name]
+            row += [f"{st['first_s']:.3f}", f"**{st['median_s']:.3f}**", f"{st['max_s']:.3f}"]
+        rows.append(row)
     return header, rows
+
+
+def store_line(seg: dict[str, Any]) -> str:
+    st = seg.get("store")
+    if not st:
+        return ""
+    return (f"Segment store (what `siyu serve` sizes from): built in {st['build_seconds']:,.1f} s, "
+            f"{st['bytes'] / GIB:.2f} GiB on disk, opened in {st['open_seconds']:.2f} s; sizes equal the lake's: "
+            f"{'yes' if st['sizes_match_lake'] else 'NO'}.")
 
 
 def realtime_line(rt: dict[str, Any]) -> str:
@@ -133,6 +152,8 @@ def markdown(results: dict[str, Any]) -> str:
         seg = results["segments"]
         lines += ["", f"#### Segment size on DuckDB ({seg['people']:,} profiles; warm: median and max of "
                       f"{seg['repeats']} runs after a first one)", "", *_md_table(*segment_rows(seg), left=2)]
+        if seg.get("store"):
+            lines += ["", store_line(seg)]
     if results.get("realtime", {}).get("latency"):
         lines += ["", "#### Real-time evaluation per event (`SegmentWatcher.on_event`)", "",
                   realtime_line(results["realtime"])]
@@ -156,8 +177,10 @@ def print_results(console: Console, results: dict[str, Any]) -> None:
         header, rows = segment_rows(results["segments"])
         t = Table(*header, title="segment_size on DuckDB (seconds)")
         for r in rows:
-            t.add_row(*[c.strip("`") for c in r])
+            t.add_row(*[c.strip("`*") for c in r])
         console.print(t)
+        if results["segments"].get("store"):
+            console.print(store_line(results["segments"]))
     if results.get("realtime", {}).get("latency"):
         console.print(realtime_line(results["realtime"]).replace("**", ""))
     for part, r in results.get("failed", {}).items():

@@ -10,6 +10,7 @@ import pytest
 
 from siyu.cli.profile_cmds import default_tag_defs
 from siyu.profile.tags.build import build_tags
+from siyu.serving.segment_store import build_segment_store
 from siyu.serving.snapshot import build_snapshot
 from siyu.synth import generate_world
 from siyu.warehouse.build import build
@@ -20,7 +21,8 @@ from tests.api.service import RunningService, run_service
 
 @pytest.fixture(scope="session")
 def api_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """1,500 people × 60 days, fully built with the example tags and a serving snapshot (built once)."""
+    """1,500 people × 60 days, fully built with the example tags, a look-up snapshot and a segment store
+    (built once)."""
     root = tmp_path_factory.mktemp("api-world")
     generate_world(root / "world", users=1500, days=60, seed=11)
     lake = Lake(root / "lake")
@@ -28,6 +30,7 @@ def api_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build(lake, "duckdb")
     build_tags(lake, default_tag_defs(), "duckdb")
     build_snapshot(lake)
+    build_segment_store(lake)
     return root
 
 

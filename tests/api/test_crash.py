@@ -349,10 +349,7 @@ def test_sigkill_under_load_loses_and_duplicates_nothing(api_template: Path, tem
     finally:
         _kill(second)
     restarted = _log_events(second.log)
-    # KNOWN BUG (open, see the issue note): after a kill mid-build, the restarted server's first serving
-    # snapshot build sometimes fails ("don't know what type: \r") and is retried on the keeper's next
-    # tick while the old snapshot serves. It does not touch events; every other error still fails here.
-    failures = [e for e in restarted if e.get("level") == "error" and e.get("event") != "serving.snapshot_failed"]
+    failures = [e for e in restarted if e.get("level") == "error"]
     assert not failures, f"the restarted server logged errors: {failures[:3]}; {summary}"
     redone = sum(1 for e in restarted if e.get("event") == "collect.redo")
     summary += f"; batches redone after restart: {redone}"

@@ -104,7 +104,7 @@ def test_preview_masks_identifiers(service: RunningService, api_lake: Lake) -> N
 def test_membership_check_explains(service: RunningService, api_lake: Lake) -> None:
     silent = sorted(_silent_ids(api_lake))[0]
     everyone = pq.read_table(api_lake.files("ads", "lifecycle"), columns=["one_id"])["one_id"].to_pylist()
-    not_silent = sorted(set(everyone) - set(silent))[0]
+    not_silent = sorted(set(everyone) - {silent})[0]
     with service.client("operator") as c:
         _create(c)
         inside = c.get(f"/v1/segments/silent_people/members/one_id/{silent}").json()

@@ -251,3 +251,6 @@ class StatusOut(BaseModel):
     last_build_at: str | None
     snapshot: str | None
     snapshot_built_at: str | None
+    segment_store: str | None = Field(None, description="the segment store file segment requests read; "
+                                                         "null: they read the lake until one is published")
+    segment_store_built_at: str | None = None

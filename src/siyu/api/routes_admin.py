@@ -11,6 +11,7 @@ from siyu.api.deps import require, runtime
 from siyu.api.errors import ApiError
 from siyu.api.models import ErrorOut, HealthOut, KeyCreatedOut, KeyIn, KeyOut, StatusOut
 from siyu.api.runtime import ServiceRuntime
+from siyu.serving.snapshot import current_file
 from siyu.store.errors import StoreInputError
 from siyu.store.keys import KeyInfo, create_key, list_keys, revoke_key
 
@@ -72,4 +73,11 @@ def status(rt: ServiceRuntime = Depends(runtime), _c: Caller = Depends(require(P
         last_drain_at=loop.last_drain_at.isoformat() if loop and loop.last_drain_at else None,
         last_build_at=loop.last_build_at.isoformat() if loop and loop.last_build_at else None,
         snapshot=rt.lookup.snapshot.name if rt.lookup.snapshot else None,
-        snapshot_built_at=rt.keeper.last_built_at.isoformat() if rt.keeper.last_built_at else None)
+        snapshot_built_at=rt.keeper.last_built_at.isoformat() if rt.keeper.last_built_at else None,
+        segment_store=store.name if (store := current_file(rt.lake, "segments")) else None,
+        segment_store_built_at=_built_at(rt, "segments"))
+
+
+def _built_at(rt: ServiceRuntime, kind: str) -> str | None:
+    when = next((f.last_built_at for f in rt.keeper.files if f.kind == kind), None)
+    return when.isoformat() if when else None

@@ -15,9 +15,11 @@ from siyu.collect.drain import DrainLoop
 from siyu.collect.spool import Spool
 from siyu.core.config import get_settings
 from siyu.serving.exports import ExportJobs
-from siyu.serving.keeper import SnapshotKeeper
+from siyu.serving.keeper import ServedFile, SnapshotKeeper
 from siyu.serving.lookup import PersonLookup
+from siyu.serving.segment_store import build_segment_store
 from siyu.serving.segments import SegmentService
+from siyu.serving.snapshot import build_snapshot
 from siyu.store.db import Store, open_store
 from siyu.warehouse.lake import Lake
 
@@ -37,9 +39,10 @@ class ServiceRuntime:
         self.collector = Collector(self.spool, max_event_bytes=config.max_event_bytes,
                                    max_batch_bytes=config.max_batch_bytes)
         self.lookup = PersonLookup(self.lake)
-        self.keeper = SnapshotKeeper(self.lake, self.lookup.refresh,
-                                     min_interval_seconds=config.snapshot_interval_seconds)
         self.segments = SegmentService(self.lake)
+        self.keeper = SnapshotKeeper(self.lake, [ServedFile("snapshot", build_snapshot, self.lookup.refresh),
+                                                 ServedFile("segments", build_segment_store, self.segments.refresh)],
+                                     min_interval_seconds=config.snapshot_interval_seconds)
         self.exports = ExportJobs(config.export_dir or home / "exports")
         self.limiter = KeyRateLimiter(config.rate_limit_per_minute)
         self.drain_loop: DrainLoop | None = (

@@ -16,7 +16,7 @@ from siyu.profile.tiers import tier_levels_table, tiers_sql
 from siyu.profile.views import register_profile_sources, register_profile_view
 from siyu.warehouse.build import register_layer, write_layer
 from siyu.warehouse.engine import Engine, open_engine
-from siyu.warehouse.lake import Lake
+from siyu.warehouse.lake import Lake, with_lake_lock
 
 
 @dataclass
@@ -47,6 +47,7 @@ def _counts(eng: Engine, table: str, column: str) -> dict[str, int]:
     return {str(r["k"]): int(r["n"]) for r in rows}
 
 
+@with_lake_lock()
 def build_profile(lake: Lake, engine: Engine | str = "duckdb", *, as_of: date | None = None,
                   config: ProfileConfig | None = None) -> ProfileReport:
     """Compute ``ads/rfm``, ``ads/lifecycle`` and ``ads/tiers`` as of ``as_of`` (default: last day).

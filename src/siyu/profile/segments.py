@@ -169,26 +169,27 @@ FROM ({sa}) AS a FULL OUTER JOIN ({sb}) AS b ON a.one_id = b.one_id""", params).
 
 def snapshot_segments(ctx: SegmentContext) -> dict[str, int]:
     """Today's members of every defined segment into ``ads/segment_members``, with enter/exit records."""
-    from siyu.warehouse.build import write_layer
+    with ctx.lake.lock():  # replaces ads/segment_members and appends to its history
+        from siyu.warehouse.build import write_layer
 
-    parts: list[str] = []
-    params: dict[str, Any] = {}
-    for i, name in enumerate(sorted(ctx.segments)):
-        sql, p = with_prefix(*ctx.members_sql(ctx.rule(name)), f"s{i}_")
-        sql = namespace_ctes(sql, f"s{i}_")
-        parts.append(f"SELECT one_id, CAST($seg{i} AS VARCHAR) AS segment FROM ({sql}) AS s{i}")
-        params.update(p)
-        params[f"seg{i}"] = name
-    if not parts:
-        raise SiyuError("no segments defined", code="no_segments")
-    write_layer(ctx.engine, ctx.lake, "ads", "segment_members", " UNION ALL ".join(parts), params=params)
-    register_layer(ctx.engine, ctx.lake, "ads", "segment_members")
-    ctx.engine.create_view("segment_member_now", "SELECT one_id, segment, 'in' AS value FROM ads_segment_members")
-    changes = record_changes(ctx.engine, ctx.lake, "segment_members", "segment_member_now", ("one_id", "segment"),
-                             ctx.as_of)
-    sizes = {r["segment"]: int(r["n"]) for r in ctx.engine.query(
-        "SELECT segment, count(*) AS n FROM ads_segment_members GROUP BY segment").to_pylist()}
-    return {**{name: sizes.get(name, 0) for name in sorted(ctx.segments)}, "_changes": changes}
+        parts: list[str] = []
+        params: dict[str, Any] = {}
+        for i, name in enumerate(sorted(ctx.segments)):
+            sql, p = with_prefix(*ctx.members_sql(ctx.rule(name)), f"s{i}_")
+            sql = namespace_ctes(sql, f"s{i}_")
+            parts.append(f"SELECT one_id, CAST($seg{i} AS VARCHAR) AS segment FROM ({sql}) AS s{i}")
+            params.update(p)
+            params[f"seg{i}"] = name
+        if not parts:
+            raise SiyuError("no segments defined", code="no_segments")
+        write_layer(ctx.engine, ctx.lake, "ads", "segment_members", " UNION ALL ".join(parts), params=params)
+        register_layer(ctx.engine, ctx.lake, "ads", "segment_members")
+        ctx.engine.create_view("segment_member_now", "SELECT one_id, segment, 'in' AS value FROM ads_segment_members")
+        changes = record_changes(ctx.engine, ctx.lake, "segment_members", "segment_member_now", ("one_id", "segment"),
+                                 ctx.as_of)
+        sizes = {r["segment"]: int(r["n"]) for r in ctx.engine.query(
+            "SELECT segment, count(*) AS n FROM ads_segment_members GROUP BY segment").to_pylist()}
+        return {**{name: sizes.get(name, 0) for name in sorted(ctx.segments)}, "_changes": changes}
 
 
 def find_person(ctx: SegmentContext, identifier: str) -> str:

@@ -1,9 +1,11 @@
-"""Keeps the serving snapshot in step with the lake: rebuild when the lake's facts change, then switch.
+"""Keeps the serving files in step with the lake: rebuild when the lake's facts change, then switch.
 
-A background thread compares a fingerprint of what a snapshot is built from (the build and tag
-states and the profile tables' files) with the one the current snapshot saw; when it differs and
-``min_interval`` has passed since the last rebuild, it builds a new snapshot and tells the look-up
-to switch. Failures are logged and retried on the next tick; the old snapshot keeps serving.
+Two files are served: the look-up snapshot (``siyu.serving.snapshot``) and the segment store
+(``siyu.serving.segment_store``). A background thread compares a fingerprint of what they are built
+from (the build and tag states and the profile tables' files) with the one each current file saw;
+when it differs and ``min_interval`` has passed since that file's last rebuild, it rebuilds the file
+and tells its reader to switch. The look-up snapshot goes first, so profiles are fresh soonest.
+Failures are logged and retried on a later tick; the old file keeps serving.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from siyu.core.logs import get_logger
-from siyu.serving.snapshot import build_snapshot, serving_dir
+from siyu.serving.snapshot import serving_dir
 from siyu.warehouse.lake import Lake
 
 log = get_logger("siyu.serving")
@@ -37,45 +41,64 @@ def lake_fingerprint(lake: Lake) -> str:
     return "|".join(parts)
 
 
-class SnapshotKeeper:
-    """Rebuilds the serving snapshot when the lake changes; ``on_new`` is called with nothing after each."""
+def fingerprint_file(lake: Lake, kind: str) -> Path:
+    """Where the fingerprint of the lake a published file of ``kind`` was built from is kept."""
+    return serving_dir(lake) / ("fingerprint" if kind == "snapshot" else f"fingerprint-{kind}")
 
-    def __init__(self, lake: Lake, on_new: Callable[[], object], *, check_seconds: float = 2.0,
+
+@dataclass
+class ServedFile:
+    """One kind of serving file: how to build it and who to tell when a new one is published."""
+
+    kind: str
+    build: Callable[[Lake], Path]
+    on_new: Callable[[], object]
+    seen: str | None = None
+    last_build: float = 0.0
+    last_built_at: datetime | None = None
+    last_error: str | None = None
+
+
+class SnapshotKeeper:
+    """Rebuilds the serving files, in order, when the lake changes."""
+
+    def __init__(self, lake: Lake, files: list[ServedFile], *, check_seconds: float = 2.0,
                  min_interval_seconds: float = 60.0) -> None:
-        self.lake, self.on_new = lake, on_new
+        self.lake, self.files = lake, files
         self.check_seconds, self.min_interval = check_seconds, min_interval_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._seen: str | None = self._published_fingerprint()
-        self._last_build = 0.0
-        self.last_built_at: datetime | None = None
-        self.last_error: str | None = None
+        for f in files:
+            p = fingerprint_file(lake, f.kind)
+            f.seen = p.read_text(encoding="utf-8") if p.exists() else None
 
-    def _published_fingerprint(self) -> str | None:
-        p = serving_dir(self.lake) / "fingerprint"
-        return p.read_text(encoding="utf-8") if p.exists() else None
+    @property
+    def last_built_at(self) -> datetime | None:
+        """When the first file (the look-up snapshot) was last rebuilt by this keeper."""
+        return self.files[0].last_built_at if self.files else None
 
     def tick(self, *, force: bool = False) -> bool:
-        """Rebuild if the lake changed (and the interval passed, unless ``force``); True when rebuilt."""
+        """Rebuild what is out of date (and past its interval, unless ``force``); True when any was."""
         if not self.lake.exists("ads", "lifecycle"):
             return False  # no profile facts yet: nothing to serve
-        fp = lake_fingerprint(self.lake)
-        if fp == self._seen:
-            return False
-        if not force and time.monotonic() - self._last_build < self.min_interval:
-            return False
-        try:
-            build_snapshot(self.lake)
-        except Exception as exc:  # keep serving the old snapshot; try again next tick
-            self.last_error = repr(exc)[:500]
-            log.error("serving.snapshot_failed", error=self.last_error)
-            self._last_build = time.monotonic()
-            return False
-        (serving_dir(self.lake) / "fingerprint").write_text(fp, encoding="utf-8")
-        self._seen, self._last_build = fp, time.monotonic()
-        self.last_built_at, self.last_error = datetime.now(UTC), None
-        self.on_new()
-        return True
+        fp = lake_fingerprint(self.lake)  # before building: a change during the build is seen next time
+        rebuilt = False
+        for f in self.files:
+            if fp == f.seen or (not force and time.monotonic() - f.last_build < self.min_interval):
+                continue
+            try:
+                f.build(self.lake)
+            except Exception as exc:  # keep serving the old file; try again later
+                f.last_error = repr(exc)[:500]
+                log.error("serving.rebuild_failed", kind=f.kind, error=f.last_error)
+                f.last_build = time.monotonic()
+                continue
+            fingerprint_file(self.lake, f.kind).write_text(fp, encoding="utf-8")
+            f.seen, f.last_build = fp, time.monotonic()
+            f.last_built_at, f.last_error = datetime.now(UTC), None
+            f.on_new()
+            rebuilt = True
+        return rebuilt
 
     def _run(self) -> None:
         self.tick(force=True)
@@ -83,7 +106,7 @@ class SnapshotKeeper:
             self.tick()
 
     def start(self) -> None:
-        """Check now and then every ``check_seconds`` in a daemon thread (the current snapshot keeps serving)."""
+        """Check now and then every ``check_seconds`` in a daemon thread (the current files keep serving)."""
         self._thread = threading.Thread(target=self._run, name="siyu-snapshot-keeper", daemon=True)
         self._thread.start()
 

@@ -1,8 +1,10 @@
-"""Segment operations for the API: one DuckDB context per lake version, used one request at a time.
+"""Segment operations for the API: one DuckDB context per published segment store, one request at a time.
 
-Opening the profile views costs a directory listing per table, so the context is kept and reopened
-only when the lake's fingerprint changes. A DuckDB connection is not for concurrent use, so calls
-take a lock: segment sizes are sub-second on DuckDB and queue behind each other.
+Rules run against the segment store the keeper publishes after each build (``segment_store``), so
+a size is a scan of native DuckDB tables, and a build swapping lake files cannot change what a query
+reads halfway through. Before the first store exists they run against the lake's views, holding the
+lake lock shared so no build replaces a table under them. A DuckDB connection is not for concurrent
+use, so calls take a lock and queue behind each other.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from siyu.core.errors import SiyuError
 from siyu.profile.rules import ExplainNode, explain_rule
 from siyu.profile.rules.ast import Rule
 from siyu.profile.segments import (
@@ -26,8 +29,13 @@ from siyu.profile.segments import (
     segment_size,
 )
 from siyu.serving.keeper import lake_fingerprint
+from siyu.serving.segment_store import open_segment_store
+from siyu.serving.snapshot import current_file
 from siyu.warehouse.engine.duckdb_engine import DuckDBEngine
-from siyu.warehouse.lake import Lake
+from siyu.warehouse.lake import Lake, LakeBusy
+
+#: How long a request waits for a running build before answering 503 (only before the first store).
+LAKE_WAIT_SECONDS = 20.0
 
 T = TypeVar("T")
 
@@ -43,21 +51,43 @@ class SegmentService:
         self.lake = lake
         self._lock = threading.Lock()
         self._ctx: SegmentContext | None = None
-        self._fingerprint: str | None = None
+        self._key: str | None = None
+
+    @property
+    def source(self) -> str | None:
+        """``store:<file>`` or ``lake:<fingerprint>``: what the open context reads."""
+        return self._key
 
     def _context(self, segments: dict[str, SegmentDefinition]) -> SegmentContext:
-        fp = lake_fingerprint(self.lake)
-        if self._ctx is None or fp != self._fingerprint:
-            if self._ctx is not None:
-                self._ctx.engine.close()
-            self._ctx, self._fingerprint = open_profile(self.lake, DuckDBEngine()), fp
+        store = current_file(self.lake, "segments")
+        key = f"store:{store.name}" if store else f"lake:{lake_fingerprint(self.lake)}"
+        if self._ctx is None or key != self._key:
+            old, self._ctx, self._key = self._ctx, None, None
+            if old is not None:
+                old.engine.close()
+            self._ctx = open_segment_store(store, self.lake) if store else open_profile(self.lake, DuckDBEngine())
+            self._key = key
         self._ctx.segments = segments
         return self._ctx
 
     def run(self, segments: dict[str, SegmentDefinition], work: Callable[[SegmentContext], T]) -> T:
         """Call ``work`` with a current context holding ``segments`` (for ``in_segment`` references)."""
         with self._lock:
-            return work(self._context(segments))
+            if current_file(self.lake, "segments") is not None:
+                return work(self._context(segments))
+            try:
+                with self.lake.lock(shared=True, timeout=LAKE_WAIT_SECONDS):
+                    return work(self._context(segments))
+            except LakeBusy:
+                raise SiyuError("a build is rewriting the lake and no segment store is published yet; "
+                                "try again shortly", code="not_ready") from None
+
+    def refresh(self) -> None:
+        """A new store was published: drop the old context now so its file can be removed."""
+        with self._lock:
+            if self._ctx is not None:
+                self._ctx.engine.close()
+            self._ctx, self._key = None, None
 
     def check(self, segments: dict[str, SegmentDefinition], rule: str | dict[str, Any]) -> Rule:
         return self.run(segments, lambda ctx: ctx.rule(rule))
@@ -84,7 +114,4 @@ class SegmentService:
         return self.run(segments, work)
 
     def close(self) -> None:
-        with self._lock:
-            if self._ctx is not None:
-                self._ctx.engine.close()
-            self._ctx = None
+        self.refresh()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,13 +70,44 @@ def serving_dir(lake: Lake) -> Path:
     return lake.root / SERVING_DIR
 
 
-def current_snapshot(lake: Lake) -> Path | None:
-    """The published snapshot, or None before the first one."""
-    pointer = serving_dir(lake) / "current"
+#: kind → the pointer file naming its published file.
+POINTERS = {"snapshot": "current", "segments": "current-segments"}
+
+
+def current_file(lake: Lake, kind: str = "snapshot") -> Path | None:
+    """The published file of ``kind`` (``snapshot`` for look-ups, ``segments`` for the segment store)."""
+    pointer = serving_dir(lake) / POINTERS[kind]
     if not pointer.exists():
         return None
     path = serving_dir(lake) / pointer.read_text(encoding="utf-8").strip()
     return path if path.exists() else None
+
+
+def current_snapshot(lake: Lake) -> Path | None:
+    """The published look-up snapshot, or None before the first one."""
+    return current_file(lake, "snapshot")
+
+
+def publish(eng: DuckDBEngine, lake: Lake, kind: str, tables: dict[str, str], params: dict[str, object]) -> Path:
+    """Write ``tables`` (name → SQL over ``eng``'s views) into a new ``<kind>-<stamp>.duckdb`` file aside,
+    then publish it by renaming the kind's pointer; older files of the kind are pruned."""
+    folder = serving_dir(lake)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    name = f"{kind}-{stamp}.duckdb"
+    tmp = folder / f".tmp-{name}"
+    eng.con.execute("ATTACH $p AS serving_out", {"p": str(tmp)})
+    try:
+        for table, sql in tables.items():
+            eng.con.execute(f"CREATE TABLE serving_out.{table} AS {sql}", params if "$" in sql else None)
+    finally:
+        eng.con.execute("DETACH serving_out")
+    os.replace(tmp, folder / name)
+    pointer_tmp = folder / f".tmp-{POINTERS[kind]}"
+    pointer_tmp.write_text(name, encoding="utf-8")
+    os.replace(pointer_tmp, folder / POINTERS[kind])
+    _prune(folder, kind, keep=name)
+    return folder / name
 
 
 def _register_sources(eng: Engine, lake: Lake) -> None:
@@ -97,47 +129,41 @@ def _register_sources(eng: Engine, lake: Lake) -> None:
 
 
 def build_snapshot(lake: Lake, *, engine: DuckDBEngine | None = None) -> Path:
-    """Copy the serving tables into a new snapshot file and publish it; returns its path."""
+    """Copy the serving tables of one version of the lake into a new snapshot file and publish it.
+
+    Reads a pinned (hard-linked) copy of the lake, so builds go on meanwhile and cannot change a file
+    under the copy."""
     t0 = time.perf_counter()
     eng = engine or DuckDBEngine()
-    ctx = open_profile(lake, eng)
-    _register_sources(eng, lake)
-    folder = serving_dir(lake)
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    name = f"snapshot-{stamp}.duckdb"
-    tmp = folder / f".tmp-{name}"
-    eng.con.execute("ATTACH $p AS serving_out", {"p": str(tmp)})
     try:
-        for table, sql in _TABLES.items():
-            eng.con.execute(f"CREATE TABLE serving_out.{table} AS {sql}")
-        eng.con.execute("CREATE TABLE serving_out.meta AS "
-                        "SELECT $as_of::DATE AS as_of, $built::TIMESTAMPTZ AS built_at",
-                        {"as_of": ctx.as_of, "built": datetime.now(UTC)})
+        with lake.pinned() as version:
+            ctx = open_profile(version, eng)
+            _register_sources(eng, version)
+            tables = {**_TABLES, "meta": "SELECT $as_of::DATE AS as_of, $built::TIMESTAMPTZ AS built_at"}
+            path = publish(eng, lake, "snapshot", tables, {"as_of": ctx.as_of, "built": datetime.now(UTC)})
     finally:
-        eng.con.execute("DETACH serving_out")
-    os.replace(tmp, folder / name)
-    pointer_tmp = folder / ".tmp-current"
-    pointer_tmp.write_text(name, encoding="utf-8")
-    os.replace(pointer_tmp, folder / "current")
-    _prune(folder, keep=name)
-    log.info("serving.snapshot", path=str(folder / name), seconds=round(time.perf_counter() - t0, 2))
-    return folder / name
+        if engine is None:
+            eng.close()
+    log.info("serving.snapshot", path=str(path), seconds=round(time.perf_counter() - t0, 2))
+    return path
 
 
 #: A snapshot build never takes this long: scratch files older than this were left by a killed build.
 STALE_SCRATCH_SECONDS = 6 * 3600
 
 
-def _prune(folder: Path, keep: str) -> None:
-    """Remove all but the newest snapshots (readers holding an old file keep it open until they switch),
-    and scratch files of builds that were killed."""
+def _prune(folder: Path, kind: str, keep: str) -> None:
+    """Remove all but the newest files of ``kind`` (readers holding an old file keep it open until they
+    switch), and scratch files of builds that were killed."""
     now = time.time()
-    for scratch in folder.glob(".tmp-snapshot-*"):
+    for scratch in [*folder.glob(f".tmp-{kind}-*"), *folder.glob(".pin-*")]:
         with contextlib.suppress(OSError):
             if now - scratch.stat().st_mtime > STALE_SCRATCH_SECONDS:
-                scratch.unlink()
-    snaps = sorted(p for p in folder.glob("snapshot-*.duckdb") if p.name != keep)
+                if scratch.is_dir():
+                    shutil.rmtree(scratch, ignore_errors=True)
+                else:
+                    scratch.unlink()
+    snaps = sorted(p for p in folder.glob(f"{kind}-*.duckdb") if p.name != keep)
     for old in snaps[: max(0, len(snaps) - (KEEP_SNAPSHOTS - 1))]:
         with contextlib.suppress(OSError):
             old.unlink()

@@ -26,7 +26,7 @@ from siyu.warehouse.identity.store import (
     register_identity,
     resolve_graph,
 )
-from siyu.warehouse.lake import Lake
+from siyu.warehouse.lake import Lake, with_lake_lock
 from siyu.warehouse.layers import ads, dwd, dws
 from siyu.warehouse.schemas import ODS_EVENTS_VIEW
 
@@ -114,6 +114,7 @@ class _Clock:
         self.t = now
 
 
+@with_lake_lock()
 def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, step: Step | None = None,
           shared_limit: int = 2, chunk_days: int = 30) -> BuildReport:
     """Build the layers that changed since the last build; ``full`` rebuilds every day.

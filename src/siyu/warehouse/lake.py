@@ -3,24 +3,48 @@
 Every write goes to a hidden sibling folder first and is then renamed into place, so readers see
 either the old partition or the new one, never half of one. Hidden folders (``.tmp-*``) and files
 starting with ``_`` or ``.`` are ignored by both engines.
+
+A reader that scans many tables over many seconds (a serving snapshot) needs more than that: one
+version of all of them, and files that stay put while it reads. Builds hold :meth:`Lake.lock`
+exclusively; such a reader takes it shared only for the milliseconds :meth:`Lake.pinned` needs to
+hard-link the current files into a private folder, then reads those (a build never changes a file in
+place, it writes new ones and renames, so a linked file's content is fixed) while builds go on.
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
 import os
 import shutil
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 LAYERS = ("ods", "dwd", "dws", "ads", "identity", "models")
+
+LOCK_FILE = "_state/lake.lock"
+#: Where :meth:`Lake.pinned` puts its hidden, hard-linked copies (beside the serving files that read them).
+PIN_DIR = "_serving"
+
+
+class LakeBusy(TimeoutError):
+    """The lake lock was not granted within the time asked for."""
+
+
+_held = threading.local()  # lock path -> [shared?, depth] for the locks this thread holds
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Lake:
@@ -33,6 +57,55 @@ class Lake:
         if layer not in LAYERS:
             raise ValueError(f"unknown layer {layer!r}")
         return self.root / layer / table
+
+    @contextmanager
+    def lock(self, *, shared: bool = False, timeout: float | None = None) -> Iterator[None]:
+        """Hold the lake's lock: exclusive for writers that replace tables (builds), shared for readers
+        that need one consistent version of many tables (serving snapshots).
+
+        ``flock`` on ``_state/lake.lock``, so it holds across processes (``siyu build`` beside
+        ``siyu serve``) and threads. Re-entrant within a thread (a tag build runs the profile build);
+        a thread holding it shared may not take it exclusively. ``timeout`` None waits as long as it takes.
+        """
+        path = self.root / LOCK_FILE
+        held: dict[str, list[Any]] = _held.__dict__.setdefault("locks", {})
+        key = os.path.abspath(path)
+        if key in held:
+            if held[key][0] and not shared:
+                raise RuntimeError("cannot take the lake lock exclusively while holding it shared")
+            held[key][1] += 1
+            try:
+                yield
+            finally:
+                held[key][1] -= 1
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _acquire(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, timeout, path)
+            held[key] = [shared, 1]
+            try:
+                yield
+            finally:
+                del held[key]
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def pinned(self, skip: tuple[tuple[str, str], ...] = (("ods", "events"), ("ods", "quarantine"))
+               ) -> Iterator[Lake]:
+        """A lake made of hard links to this one's current data files (every layer, ``_state``; not the
+        tables in ``skip``), in a hidden folder removed on exit: one consistent version for a long read."""
+        pin = self.root / PIN_DIR / f".pin-{uuid.uuid4().hex[:12]}"
+        pin.mkdir(parents=True)
+        try:
+            with self.lock(shared=True):
+                for top in (*LAYERS, "_state"):
+                    _link_tree(self.root / top, pin / top, skip={self.root / a / b for a, b in skip})
+            yield Lake(pin)
+        finally:
+            shutil.rmtree(pin, ignore_errors=True)
 
     def partition_dir(self, layer: str, table: str, dt: date | str) -> Path:
         return self.table_dir(layer, table) / f"dt={dt}"
@@ -128,6 +201,48 @@ class Lake:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+
+def with_lake_lock(*, shared: bool = False) -> Callable[[Callable[Concatenate[Lake, P], R]],
+                                                         Callable[Concatenate[Lake, P], R]]:
+    """Run the decorated ``f(lake, ...)`` holding ``lake.lock(shared=shared)``."""
+    def wrap(f: Callable[Concatenate[Lake, P], R]) -> Callable[Concatenate[Lake, P], R]:
+        @functools.wraps(f)
+        def locked(lake: Lake, *args: P.args, **kwargs: P.kwargs) -> R:
+            with lake.lock(shared=shared):
+                return f(lake, *args, **kwargs)
+        return locked
+    return wrap
+
+
+def _link_tree(src: Path, dst: Path, skip: set[Path]) -> None:
+    """Hard-link every file under ``src`` into ``dst`` (same layout), leaving out hidden scratch and ``skip``."""
+    if not src.is_dir() or src in skip:
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(src):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            _link_tree(Path(entry.path), dst / entry.name, skip)
+        elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(".lock"):
+            os.link(entry.path, dst / entry.name)
+
+
+def _acquire(fd: int, mode: int, timeout: float | None, path: Path) -> None:
+    if timeout is None:
+        fcntl.flock(fd, mode)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LakeBusy(f"the lake is busy (lock {path} held by a build or a reader) after {timeout:g} s") \
+                    from None
+            time.sleep(0.05)
 
 
 def _swap_in(target: Path, source_dir: Path) -> None:

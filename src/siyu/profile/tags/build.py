@@ -30,7 +30,7 @@ from siyu.profile.tags.plan import TagPlanError, TagQuery, dependency_levels, ta
 from siyu.profile.views import materialize_profile_views
 from siyu.warehouse.build import register_layer, write_layer
 from siyu.warehouse.engine import Engine, open_engine
-from siyu.warehouse.lake import Lake
+from siyu.warehouse.lake import Lake, with_lake_lock
 
 log = get_logger(__name__)
 
@@ -71,6 +71,7 @@ def _due(tag: TagDefinition, last: str | None, as_of: date) -> bool:
     return (as_of - date.fromisoformat(last)).days >= _DUE_AFTER_DAYS[tag.refresh] or as_of.isoformat() == last
 
 
+@with_lake_lock()
 def build_tags(lake: Lake, defs: Path, engine: Engine | str = "duckdb", *, as_of: date | None = None,
                goal: str = "default", full: bool = False, schema: RuleSchema = DEFAULT_SCHEMA,
                config: ProfileConfig | None = None) -> TagReport:

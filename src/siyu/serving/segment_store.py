@@ -1,0 +1,65 @@
+"""The segment store: what rules read, copied into one DuckDB file so the API sizes segments fast.
+
+Sizing a rule straight from the lake scans Parquet: at 1,000,000 profiles and 25M events that is
+0.5–1.6 s per rule on a 2-core machine, most of it decoding ``one_id`` strings, following OneID
+redirects and joining the profile's five tables on every request. After each build the keeper copies
+the four views rules read (``profile``, ``tag_values``, ``events``, ``orders``) into
+``LAKE/_serving/segments-<stamp>.duckdb`` — redirects applied, profile joined, events in day order so
+a window skips the row groups outside it — and publishes it like a look-up snapshot. The compiled
+SQL is the same; only the views point at the copy.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from siyu.core.logs import get_logger
+from siyu.profile.segments import SegmentContext, SegmentDefinition, open_profile
+from siyu.serving.snapshot import publish
+from siyu.warehouse.engine.duckdb_engine import DuckDBEngine
+from siyu.warehouse.lake import Lake
+
+log = get_logger("siyu.serving")
+
+#: The views ``siyu.profile.rules`` compiles against, as copied (file order of ``events`` is day order).
+SEGMENT_TABLES = {
+    "profile": "SELECT * FROM profile",
+    "tag_values": "SELECT one_id, tag, value, score FROM tag_values",
+    "events": "SELECT * FROM events",
+    "orders": "SELECT * FROM orders",
+}
+
+
+def build_segment_store(lake: Lake, *, engine: DuckDBEngine | None = None) -> Path:
+    """Copy the rule views of one version of the lake (pinned, as for look-up snapshots) into a new
+    segment store and publish it; returns its path."""
+    t0 = time.perf_counter()
+    eng = engine or DuckDBEngine()
+    try:
+        with lake.pinned() as version:
+            ctx = open_profile(version, eng)
+            eng.con.execute("SET preserve_insertion_order = true")  # keep the lake's day order in ``events``
+            tables = {**SEGMENT_TABLES, "meta": "SELECT $as_of::DATE AS as_of, $built::TIMESTAMPTZ AS built_at"}
+            path = publish(eng, lake, "segments", tables, {"as_of": ctx.as_of, "built": datetime.now(UTC)})
+    finally:
+        if engine is None:
+            eng.close()
+    log.info("serving.segment_store", path=str(path), seconds=round(time.perf_counter() - t0, 2))
+    return path
+
+
+def open_segment_store(path: Path, lake: Lake,
+                       segments: dict[str, SegmentDefinition] | None = None) -> SegmentContext:
+    """A segment context whose views read the store at ``path`` (read-only) instead of the lake."""
+    eng = DuckDBEngine()
+    try:
+        eng.con.execute("ATTACH $p AS segment_store (READ_ONLY)", {"p": str(path)})
+        for view in SEGMENT_TABLES:
+            eng.create_view(view, f"SELECT * FROM segment_store.{view}")
+        as_of = eng.query("SELECT as_of FROM segment_store.meta")["as_of"][0].as_py()
+    except Exception:
+        eng.close()
+        raise
+    return SegmentContext(eng, lake, as_of, segments or {})
