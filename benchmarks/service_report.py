@@ -83,6 +83,10 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
         if "seconds" in sn:
             out.append([f"{label}: s / file size", f"{sn['seconds']:,.1f} s / {sn['bytes'] / MIB:,.1f} MiB", "", ""])
             out.append(["  peak RSS (its process)", _mib(sn.get("peak_rss_bytes")), "", ""])
+        if "segment_store" in sn:
+            st = sn["segment_store"]
+            out.append(["  then the segment store: s / file size",
+                        f"{st['seconds']:,.1f} s / {st['bytes'] / MIB:,.1f} MiB", "", ""])
     dr = results.get("drain", {})
     rep = dr.get("report") or {}
     if rep:

@@ -57,6 +57,7 @@ MIB = 1024**2
 #: Per-key limit for the benchmark's keys: high enough never to answer 429 (the default is 6000 a minute).
 KEY_RATE_LIMIT = 100_000_000
 PROBE_EVENT = "bench_freshness_probe"
+PARTS = ("lookups", "collector", "freshness")
 NEEDED = (("ads", "profiles"), ("ads", "lifecycle"), ("ads", "tag_values"), ("identity", "nodes"))
 
 
@@ -426,9 +427,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--snapshot-interval", type=float, default=60.0, help="the servers' --snapshot-interval")
     ap.add_argument("--start-timeout", type=float, default=600.0, help="seconds a server may take to be ready")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help=f"comma-separated, of {','.join(PARTS)} (the snapshot is always built)")
     ap.add_argument("--sample-interval", type=float, default=0.2, help="seconds between RSS samples")
     args = ap.parse_args(argv)
     args.lookup_concurrency = [int(c) for c in args.lookup_concurrency.split(",") if c.strip()]
+    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if unknown := set(args.parts) - set(PARTS):
+        ap.error(f"unknown parts: {', '.join(sorted(unknown))}")
     return args
 
 
@@ -499,6 +505,28 @@ def run(args: argparse.Namespace) -> None:
     naive_paths.write_text("".join(f"/naive/member_no/{quote(m, safe='')}\n" for m in members))
     results["sample"] = {"member_no": len(members), "user_id": len(users)}
 
+    if "lookups" in args.parts or "collector" in args.parts:
+        load_and_lookups(args, results, lake, keys, siyu_paths, naive_paths, run_id)
+    if "freshness" in args.parts:
+        fresh(args, results, lake, keys, users, run_id)
+
+    if results["siyu_source"] != source_fingerprint():
+        console.print("[yellow]siyu's source changed during the run: the parts may have timed different code[/]")
+        results["siyu_source_at_end"] = source_fingerprint()
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    dump_json(out / "service-results.json", results)
+    (out / "service-results.md").write_text(markdown(results))
+    print_results(console, results)
+    console.print(f"written: {out / 'service-results.json'}, {out / 'service-results.md'}")
+    if (results.get("exactly_once") and not results["exactly_once"]["ok"]) or (
+            results.get("freshness") and results["freshness"]["seen"] < results["freshness"]["sent"]):
+        sys.exit(3)
+
+
+def load_and_lookups(args: argparse.Namespace, results: dict[str, Any], lake: Path, keys: dict[str, str],
+                     siyu_paths: Path, naive_paths: Path, run_id: str) -> None:
+    """Steps 2–4: the naive and floor baselines, siyu's look-ups and collector, then the drain check."""
+    out = args.out_dir
     # 2. baselines: naive look-ups, then the HTTP floor
     port = free_port()
     naive = Server("naive", floor_cmd(port, lake), port, out, args.sample_interval)
@@ -538,7 +566,12 @@ def run(args: argparse.Namespace) -> None:
     console.print(f"exactly once: {'[green]yes[/]' if e['ok'] else '[red]NO[/]'} — ods {e['ods']}, dwd {e['dwd']}, "
                   f"quarantined {e['quarantined']}")
 
-    # 5. freshness, with the loader on
+
+
+def fresh(args: argparse.Namespace, results: dict[str, Any], lake: Path, keys: dict[str, str], users: list[str],
+          run_id: str) -> None:
+    """Step 5: freshness, with the loader on (after a snapshot rebuild, as after the collector's load)."""
+    out = args.out_dir
     snap2_json = out / "logs" / "snapshot-after-load.json"
     results["snapshot_after_load"] = run_child(
         "snapshot-rebuild", [sys.executable, "-m", "benchmarks.service_snapshot", "--lake", str(lake),
@@ -551,17 +584,6 @@ def run(args: argparse.Namespace) -> None:
     results["freshness"] = freshness(live, users, keys, args, run_id)
     results["freshness"]["server_exit_code"] = live.stop()
     results["freshness"]["server_whole_peak_rss_bytes"] = live.peak
-
-    if results["siyu_source"] != source_fingerprint():
-        console.print("[yellow]siyu's source changed during the run: the parts may have timed different code[/]")
-        results["siyu_source_at_end"] = source_fingerprint()
-    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    dump_json(out / "service-results.json", results)
-    (out / "service-results.md").write_text(markdown(results))
-    print_results(console, results)
-    console.print(f"written: {out / 'service-results.json'}, {out / 'service-results.md'}")
-    if not results["exactly_once"]["ok"] or results["freshness"]["seen"] < results["freshness"]["sent"]:
-        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""Build a serving snapshot in its own process, timed, for the service benchmark.
+"""Build the serving files in their own process, timed, for the service benchmark.
 
 ``python -m benchmarks.service_snapshot --lake LAKE --json RESULT``
 
-Calls :func:`siyu.serving.snapshot.build_snapshot` and then records the lake's fingerprint exactly as
-``SnapshotKeeper`` does after a build, so a ``siyu serve`` started afterwards serves this snapshot and does
-not rebuild it. Writes seconds, file size and row counts per table.
+Calls :func:`siyu.serving.snapshot.build_snapshot` and :func:`siyu.serving.segment_store.build_segment_store`
+and records the lake's fingerprint for each exactly as ``SnapshotKeeper`` does, so a ``siyu serve``
+started afterwards serves these and does not rebuild them. Writes seconds, file size and row counts per
+table of the look-up snapshot, and seconds and size of the segment store.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import duckdb
 
-from siyu.serving.keeper import lake_fingerprint
-from siyu.serving.snapshot import build_snapshot, serving_dir
+from siyu.serving.keeper import fingerprint_file, lake_fingerprint
+from siyu.serving.segment_store import build_segment_store
+from siyu.serving.snapshot import build_snapshot
 from siyu.warehouse.lake import Lake
 
 
@@ -31,7 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     path = build_snapshot(lake)
     seconds = time.perf_counter() - t
-    (serving_dir(lake) / "fingerprint").write_text(fingerprint, encoding="utf-8")
+    fingerprint_file(lake, "snapshot").write_text(fingerprint, encoding="utf-8")
+    t = time.perf_counter()
+    store = build_segment_store(lake)
+    store_seconds = time.perf_counter() - t
+    fingerprint_file(lake, "segments").write_text(fingerprint, encoding="utf-8")
     con = duckdb.connect(str(path), read_only=True)
     try:
         tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
@@ -40,7 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         con.close()
     args.json.write_text(json.dumps({"seconds": round(seconds, 3), "path": str(path),
-                                     "bytes": path.stat().st_size, "rows": rows}, indent=1))
+                                     "bytes": path.stat().st_size, "rows": rows,
+                                     "segment_store": {"seconds": round(store_seconds, 3),
+                                                       "bytes": store.stat().st_size}}, indent=1))
 
 
 if __name__ == "__main__":

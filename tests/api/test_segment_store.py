@@ -5,6 +5,7 @@ rebuilds the look-up snapshot and the store in order, retrying only what failed.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,7 @@ def test_keeper_builds_in_order_and_retries_only_what_failed(api_lake: Lake) -> 
     told: list[str] = []
     keeper = SnapshotKeeper(api_lake, [ServedFile("snapshot", snapshot, lambda: told.append("snapshot")),
                                        ServedFile("segments", segments, lambda: told.append("segments"))],
-                            min_interval_seconds=0)
+                            min_interval_seconds=0, idle_factor=0)
     for kind in ("snapshot", "segments"):
         fingerprint_file(api_lake, kind).unlink(missing_ok=True)
     keeper.files[0].seen = keeper.files[1].seen = None
@@ -126,3 +127,16 @@ def test_keeper_builds_in_order_and_retries_only_what_failed(api_lake: Lake) -> 
     assert calls == ["snapshot", "segments", "segments"] and told == ["snapshot", "segments"]
     assert not keeper.tick(), "nothing changed in the lake: nothing to rebuild"
     assert fingerprint_file(api_lake, "segments").read_text() == fingerprint_file(api_lake, "snapshot").read_text()
+
+
+def test_keeper_rests_twice_as_long_as_it_worked(api_lake: Lake) -> None:
+    def slow_snapshot(lake: Lake) -> Path:
+        time.sleep(0.5)
+        return build_snapshot(lake)
+
+    keeper = SnapshotKeeper(api_lake, [ServedFile("snapshot", slow_snapshot, lambda: None)], min_interval_seconds=0)
+    keeper.files[0].seen = None
+    assert keeper.tick()
+    keeper.files[0].seen = None  # as if the lake changed again at once
+    assert keeper.resting_seconds > 0.5 and not keeper.tick(), "rebuilt again without resting"
+    assert keeper.tick(force=True), "a forced tick does not wait"

@@ -13,7 +13,7 @@ from siyu.warehouse.build import build
 from siyu.warehouse.engine import Engine
 from siyu.warehouse.lake import Lake
 from siyu.warehouse.loader import import_source
-from tests.warehouse.mini import msg, small_world, write_lines
+from tests.warehouse.mini import msg, order, small_world, write_lines
 
 
 @pytest.fixture
@@ -77,6 +77,47 @@ def test_incremental_new_day_leaves_history_and_rerun_replaces(tmp_path: Path, e
     full = build(lake, engine, full=True)
     assert full.days_built == ["2026-01-01", "2026-01-02", "2026-01-03"]
     assert pq.read_table(lake.files("dwd", "events")).num_rows == 3
+
+
+def _identity_files(lake: Lake) -> dict[str, int]:
+    return {str(p.relative_to(lake.root)): p.stat().st_mtime_ns for p in (lake.root / "identity").rglob("*.parquet")
+            if "_raw" not in str(p)}
+
+
+def test_known_people_on_a_new_day_leave_the_graph_alone(tmp_path: Path, engine: Engine) -> None:
+    """The usual micro-batch adds no identifier and no link: the graph and id map are not rewritten, and
+    the tables equal a from-scratch build; a new identifier or a new link takes the full pass again."""
+    days = [[msg("k1", 1, user_id="u1", anonymous_id="anon1"), msg("k2", 1, user_id="u2")],
+            [msg("k3", 2, user_id="u1"), msg("k4", 2, anonymous_id="anon1"), order("k5", 2, "o1", 10.0, user_id="u2")],
+            [msg("k6", 3, user_id="u3"), msg("k7", 3, anonymous_id="anon5")],
+            [msg("k8", 4, type_="identify", event=None, user_id="u3", anonymous_id="anon5")]]
+    lake = Lake(tmp_path / "lake")
+    reports = []
+    for i, rows in enumerate(days):
+        write_lines(tmp_path / f"d{i}" / "events" / "e.jsonl", rows)
+        import_source(tmp_path / f"d{i}", lake)
+        graph = _identity_files(lake)
+        id_map = lake.files("ads", "id_map")
+        reports.append(build(lake, engine))
+        if i == 1:  # known people only
+            assert reports[i].identity.unchanged and _identity_files(lake) == graph
+            assert lake.files("ads", "id_map") == id_map
+    assert [r.identity.unchanged for r in reports] == [False, True, False, False]
+    assert reports[1].identity.identifiers == reports[0].identity.identifiers == 3
+    assert reports[2].identity.identifiers == 5
+    assert reports[3].identity.new_redirects == 1  # u3 and anon5 turn out to be one person
+    whole = Lake(tmp_path / "whole")
+    for i in range(len(days)):
+        import_source(tmp_path / f"d{i}", whole)
+    build(whole, engine)
+    for layer, table in (("ads", "profiles"), ("ads", "id_map"), ("dws", "user_daily")):
+        assert _rows(lake, layer, table) == _rows(whole, layer, table), table
+
+
+def _rows(lake: Lake, layer: str, table: str) -> list[tuple]:  # type: ignore[type-arg]
+    t = pq.read_table(lake.files(layer, table))
+    drop = [c for c in t.column_names if c in ("built_at", "first_seen_at")]
+    return sorted(tuple(str(v) for v in r.values()) for r in t.drop_columns(drop).to_pylist())
 
 
 def test_late_link_merges_profiles_and_keeps_the_oldest_id(tmp_path: Path, engine: Engine) -> None:

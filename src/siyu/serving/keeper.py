@@ -6,6 +6,11 @@ from (the build and tag states and the profile tables' files) with the one each 
 when it differs and ``min_interval`` has passed since that file's last rebuild, it rebuilds the file
 and tells its reader to switch. The look-up snapshot goes first, so profiles are fresh soonest.
 Failures are logged and retried on a later tick; the old file keeps serving.
+
+Copies compete with the loader's builds for the same cores, so after rebuilding for T seconds the
+keeper rests ``idle_factor`` × T (default 2: at most a third of the machine) before the next rebuild.
+At a million profiles that is what bounds staleness (a rebuild of both files takes about 75 s), not
+``min_interval``.
 """
 
 from __future__ import annotations
@@ -63,9 +68,10 @@ class SnapshotKeeper:
     """Rebuilds the serving files, in order, when the lake changes."""
 
     def __init__(self, lake: Lake, files: list[ServedFile], *, check_seconds: float = 2.0,
-                 min_interval_seconds: float = 60.0) -> None:
+                 min_interval_seconds: float = 60.0, idle_factor: float = 2.0) -> None:
         self.lake, self.files = lake, files
-        self.check_seconds, self.min_interval = check_seconds, min_interval_seconds
+        self.check_seconds, self.min_interval, self.idle_factor = check_seconds, min_interval_seconds, idle_factor
+        self._rest_until = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         for f in files:
@@ -77,12 +83,20 @@ class SnapshotKeeper:
         """When the first file (the look-up snapshot) was last rebuilt by this keeper."""
         return self.files[0].last_built_at if self.files else None
 
+    @property
+    def resting_seconds(self) -> float:
+        """How long the keeper will still rest after its last rebuild (0 when it may rebuild now)."""
+        return max(0.0, self._rest_until - time.monotonic())
+
     def tick(self, *, force: bool = False) -> bool:
         """Rebuild what is out of date (and past its interval, unless ``force``); True when any was."""
         if not self.lake.exists("ads", "lifecycle"):
             return False  # no profile facts yet: nothing to serve
+        if not force and time.monotonic() < self._rest_until:
+            return False
         fp = lake_fingerprint(self.lake)  # before building: a change during the build is seen next time
         rebuilt = False
+        started = time.monotonic()
         for f in self.files:
             if fp == f.seen or (not force and time.monotonic() - f.last_build < self.min_interval):
                 continue
@@ -98,6 +112,8 @@ class SnapshotKeeper:
             f.last_built_at, f.last_error = datetime.now(UTC), None
             f.on_new()
             rebuilt = True
+        if rebuilt:
+            self._rest_until = time.monotonic() + self.idle_factor * (time.monotonic() - started)
         return rebuilt
 
     def _run(self) -> None:

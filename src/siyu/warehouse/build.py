@@ -181,7 +181,8 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
     eng.create_view("user_daily_current", ads.USER_DAILY_CURRENT)
     write_layer(eng, lake, "ads", "profiles", ads.PROFILES, params={"as_of": as_of or "1970-01-01"})
     write_layer(eng, lake, "ads", "kpi_daily", ads.KPI_DAILY)
-    write_layer(eng, lake, "ads", "id_map", ads.ID_MAP)
+    if not report.identity.unchanged or not lake.exists("ads", "id_map"):  # the graph is as it was: so is the map
+        write_layer(eng, lake, "ads", "id_map", ads.ID_MAP)
     clock.lap("ads")
     lake.write_state(f"build-{eng.name}", {"ods_days": sigs, "entities": ent_sig})
     for layer, table in BUILT_TABLES:
