@@ -78,7 +78,7 @@ def service_copy(src: Path, dst: Path) -> None:
 
 def child_env(out: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-            "SIYU_HOME": str(out / "home")}
+            "SIYU_HOME": str(out / "home"), "SIYU_LOG_LEVEL": os.environ.get("SIYU_LOG_LEVEL", "INFO")}
 
 
 def free_port() -> int:

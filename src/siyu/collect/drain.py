@@ -155,8 +155,12 @@ def state_name(spool: Spool) -> str:
 
 
 def drain(spool: Spool, lake: Lake, *, max_rows: int = 200_000, build_engine: str | None = "duckdb",
-          dedupe_days: int | None = None, keep_landed: timedelta = timedelta(days=1)) -> DrainReport:
+          dedupe_days: int | None = None, keep_landed: timedelta = timedelta(days=1),
+          max_defer: timedelta = timedelta(0)) -> DrainReport:
     """Land every row pending in ``spool`` when the call starts into ``lake/ods``, then build.
+
+    ``max_defer`` > 0 lets the build stop after dwd events while more rows wait (see ``_build``); the
+    background loader uses it, a one-off ``siyu collect drain`` builds whole.
 
     ``max_rows`` rows per micro-batch; ``build_engine`` None lands only (the build runs elsewhere).
     Seen messageIds older than ``dedupe_days`` (setting) and landed rows older than ``keep_landed``
@@ -195,7 +199,7 @@ def drain(spool: Spool, lake: Lake, *, max_rows: int = 200_000, build_engine: st
             state["last_housekeeping_at"] = now.isoformat()
         state["last_drain_at"] = now.isoformat()
         if build_engine and state.get("build_pending"):
-            _build(lake, build_engine, state, report)
+            _build(spool, lake, build_engine, state, report, max_defer)
         _write_state(lake, name, state)
     report.seconds = round(time.perf_counter() - t0, 3)
     if report.landed or report.build_error:
@@ -239,6 +243,7 @@ def _land(spool: Spool, lake: Lake, intent: _Intent, rows: list[SpoolRow], state
     if previous is None or datetime.fromisoformat(previous) < landed_through:
         state["landed_through"] = landed_through.isoformat()
     state.update(build_pending=True, last_batch=intent.batch_id, batches=int(state.get("batches", 0)) + 1,
+                 landed_seq=max(int(state.get("landed_seq", 0)), intent.last),
                  accepted=int(state.get("accepted", 0)) + fr.accepted,
                  quarantined=int(state.get("quarantined", 0)) + sum(reasons.values()))
     state.pop("intent", None)
@@ -252,14 +257,27 @@ def _land(spool: Spool, lake: Lake, intent: _Intent, rows: list[SpoolRow], state
         report.landed_through = landed_through
 
 
-def _build(lake: Lake, engine: str, state: dict[str, Any], report: DrainReport) -> None:
+def _build(spool: Spool, lake: Lake, engine: str, state: dict[str, Any], report: DrainReport,
+           max_defer: timedelta) -> None:
+    """Build what was landed. Events first: when more rows are waiting in the spool and the last whole
+    build is younger than ``max_defer``, stop after dwd events (timelines see the new events now) and
+    let the next drain land the waiting rows before orders, dws and ads are built."""
     through = state.get("landed_through")
+    last_whole = _parse(state.get("last_build_at"))
+
+    def defer() -> bool:
+        young = last_whole is not None and datetime.now(UTC) - last_whole < max_defer
+        return young and spool.last_seq() > int(state.get("landed_seq", 0))
+
     try:
-        report.build = build(lake, engine)
+        report.build = build(lake, engine, defer=defer if max_defer > timedelta(0) else None)
     except Exception as exc:  # the rows are landed; the next drain builds again
         report.build_error = f"{type(exc).__name__}: {exc}"[:500]
         log.error("collect.build_failed", error=report.build_error)
         return
+    state["events_queryable_through"] = through
+    if report.build.deferred:
+        return  # build_pending stays set: the next drain finishes the build
     report.built_at = datetime.now(UTC)
     state.update(build_pending=False, last_build_at=report.built_at.isoformat(), queryable_through=through)
 
@@ -348,10 +366,13 @@ class DrainLoop:
     """
 
     def __init__(self, spool: Spool, lake: Lake, *, interval: float | None = None,
-                 build_engine: str | None = "duckdb", max_rows: int = 200_000, dedupe_days: int | None = None) -> None:
+                 build_engine: str | None = "duckdb", max_rows: int = 200_000, dedupe_days: int | None = None,
+                 max_defer: float | None = None) -> None:
         self.spool, self.lake = spool, lake
         self.interval = interval if interval is not None else get_settings().collect_interval_seconds
         self.build_engine, self.max_rows, self.dedupe_days = build_engine, max_rows, dedupe_days
+        self.max_defer = timedelta(seconds=get_settings().collect_max_defer_seconds if max_defer is None
+                                   else max_defer)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -400,7 +421,7 @@ class DrainLoop:
             self.ticks += 1
             try:
                 report = drain(self.spool, self.lake, max_rows=self.max_rows, build_engine=self.build_engine,
-                               dedupe_days=self.dedupe_days)
+                               dedupe_days=self.dedupe_days, max_defer=self.max_defer)
             except Exception as exc:
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"[:500]
@@ -410,6 +431,8 @@ class DrainLoop:
             self.last_report = report
             self.last_drain_at = datetime.now(UTC)
             self._refresh()
+            if report.build is not None and report.build.deferred:
+                self._wake.set()  # rows are waiting: land them now, not after the interval
             if report.build_error:
                 self.failures += 1
                 self.last_error, self.last_error_at = report.build_error, self.last_drain_at

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     collect_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often the loader drains the spool into the lake and builds."
     )
+    collect_max_defer_seconds: float = Field(
+        default=60.0, ge=0,
+        description="While events keep arriving, the loader builds dwd events first and defers orders, dws and "
+                    "ads for at most this long since the last whole build (0: always build whole).",
+    )
     dedupe_days: int = Field(
         default=7, ge=1, description="How long the collector remembers a messageId to drop retried copies."
     )

@@ -7,14 +7,17 @@ when it differs and ``min_interval`` has passed since that file's last rebuild, 
 and tells its reader to switch. The look-up snapshot goes first, so profiles are fresh soonest.
 Failures are logged and retried on a later tick; the old file keeps serving.
 
-Copies compete with the loader's builds for the same cores, so after rebuilding for T seconds the
-keeper rests ``idle_factor`` × T (default 2: at most a third of the machine) before the next rebuild.
+Copies compete with the loader's builds for the same cores, so the keeper's thread (and the DuckDB
+worker threads it starts, which inherit it) runs at a lower CPU priority (``nice`` +10 on Linux: the
+loader and requests go first), and after rebuilding for T seconds it rests ``idle_factor`` × T
+(default 2) before the next rebuild.
 At a million profiles that is what bounds staleness (a rebuild of both files takes about 75 s), not
 ``min_interval``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -44,6 +47,16 @@ def lake_fingerprint(lake: Lake) -> str:
         for f in lake.files(layer, table):
             parts.append(f"{f}:{os.stat(f).st_mtime_ns}")
     return "|".join(parts)
+
+
+#: How much lower the keeper's CPU priority is than the rest of the service (Linux per-thread nice).
+KEEPER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Lower this thread's priority; threads created from it afterwards (DuckDB's pool) inherit it."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), KEEPER_NICENESS)
 
 
 def fingerprint_file(lake: Lake, kind: str) -> Path:
@@ -117,6 +130,7 @@ class SnapshotKeeper:
         return rebuilt
 
     def _run(self) -> None:
+        _lower_priority()
         self.tick(force=True)
         while not self._stop.wait(self.check_seconds):
             self.tick()

@@ -44,6 +44,8 @@ class BuildReport:
     identity: ResolveSummary | None = None
     rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: True when the build stopped after dwd events (``defer``): orders, dws and ads are still to do.
+    deferred: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         ident = None
@@ -51,7 +53,7 @@ class BuildReport:
             ident = {k: v for k, v in self.identity.__dict__.items() if k != "reassigned"}
             ident["reassigned"] = sorted(self.identity.reassigned)
         return {"engine": self.engine, "days_built": self.days_built, "identity": ident, "rows": self.rows,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "deferred": self.deferred}
 
 
 def register_layer(eng: Engine, lake: Lake, layer: str, table: str, view: str | None = None) -> None:
@@ -116,11 +118,15 @@ class _Clock:
 
 @with_lake_lock()
 def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, step: Step | None = None,
-          shared_limit: int = 2, chunk_days: int = 30) -> BuildReport:
+          shared_limit: int = 2, chunk_days: int = 30, defer: Callable[[], bool] | None = None) -> BuildReport:
     """Build the layers that changed since the last build; ``full`` rebuilds every day.
 
     Day-partitioned layers are built ``chunk_days`` at a time, so the working set of one query is
     bounded by a month of data however long the history is.
+
+    ``defer``: asked once dwd events are written, when the new data brought no new identifier or link;
+    True stops there (``report.deferred``) so a loader can make the next events queryable first. The
+    manifest is not advanced, so the next build does those days again, whole.
     """
     eng = open_engine(engine) if isinstance(engine, str) else engine
     report = BuildReport(engine=eng.name)
@@ -159,6 +165,11 @@ def build(lake: Lake, engine: Engine | str = "duckdb", *, full: bool = False, st
         write_layer(eng, lake, "dwd", "events", dwd.EVENTS, days=chunk)
     clock.lap("dwd_events")
     register_layer(eng, lake, "dwd", "events")
+    if (defer is not None and report.identity.unchanged and not entities_changed and not vanished
+            and lake.exists("ads", "profiles") and defer()):
+        report.deferred = True
+        log.info("build.deferred", engine=eng.name, days=len(days))
+        return report
     say("dwd orders")
     write_layer(eng, lake, "dwd", "orders", dwd.ORDERS, days=None)
     write_layer(eng, lake, "dwd", "order_items", dwd.ORDER_ITEMS)

@@ -23,6 +23,7 @@ class DuckDBEngine:
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = $tz", {"tz": get_settings().business_timezone})
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")  # our own progress and logs; not bars in server logs
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         # Leave room for the Python side (OneID, landing): DuckDB alone would take 80% of the machine.
