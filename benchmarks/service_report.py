@@ -72,7 +72,8 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                     ""])
     fr = results.get("freshness", {})
     if fr:
-        out.append([f"event → queryable (timeline), drain every {fr['drain_interval_s']:g} s: p50 / max s",
+        bg = f", {fr['background_rate']:g} other events/s" if fr.get("background_rate") else ""
+        out.append([f"event → queryable (timeline), drain every {fr['drain_interval_s']:g} s{bg}: p50 / max s",
                     f"{_f(fr.get('p50_s'), '{:,.2f}')} / {_f(fr.get('max_s'), '{:,.2f}')} "
                     f"({fr['seen']}/{fr['sent']} seen)", "", ""])
         out.append(["  serving snapshot rebuilt meanwhile", "yes" if fr.get("snapshot_rebuilt_during") else "no",

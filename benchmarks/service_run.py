@@ -357,6 +357,20 @@ def ods_check(lake: Path, acked_dir: Path) -> dict[str, Any]:
     return res
 
 
+def _background_events(server: Server, users: list[str], keys: dict[str, str], args: argparse.Namespace,
+                       run_id: str, stop: threading.Event) -> None:
+    """Known people doing things at ``--background-rate`` events/s while the probes run (production traffic)."""
+    rng = random.Random(args.seed + 1)
+    i = 0
+    with httpx.Client(base_url=server.base, timeout=60) as client:
+        while not stop.is_set():
+            body = {"type": "track", "event": "page_viewed", "userId": users[rng.randrange(len(users))],
+                    "messageId": f"sb-{run_id}-bg-{i}", "properties": {"path": "/bench"}}
+            client.post("/v1/track", json=body, auth=(keys["write"], ""))
+            i += 1
+            stop.wait(1.0 / args.background_rate)
+
+
 def freshness(server: Server, users: list[str], keys: dict[str, str], args: argparse.Namespace, run_id: str
               ) -> dict[str, Any]:
     """Send one event for a known person, poll their timeline until it shows; ``--probes`` times."""
@@ -364,6 +378,11 @@ def freshness(server: Server, users: list[str], keys: dict[str, str], args: argp
     since = (date.today() - timedelta(days=1)).isoformat()
     probes: list[dict[str, Any]] = []
     server.start_phase()
+    stop_background = threading.Event()
+    background = threading.Thread(target=_background_events, args=(server, users, keys, args, run_id, stop_background),
+                                  daemon=True)
+    if args.background_rate > 0:
+        background.start()
     with httpx.Client(base_url=server.base, timeout=60) as client:
         status_before = client.get("/v1/status", headers={"Authorization": f"Bearer {keys['admin']}"}).json()
         for i in range(args.probes):
@@ -394,11 +413,15 @@ def freshness(server: Server, users: list[str], keys: dict[str, str], args: argp
                           f"{'never (timeout)' if seen is None else f'{seen:,.2f} s'} ({polls} polls)")
             time.sleep(rng.uniform(0, 1))  # spread probes over the loader's cycle
         status_after = client.get("/v1/status", headers={"Authorization": f"Bearer {keys['admin']}"}).json()
+    stop_background.set()
+    if background.is_alive():
+        background.join(timeout=30)
     delays = sorted(p["delay_s"] for p in probes if p.get("delay_s") is not None)
     return {"probes": probes, "seen": len(delays), "sent": args.probes,
             "p50_s": delays[(len(delays) - 1) // 2] if delays else None, "max_s": delays[-1] if delays else None,
             "min_s": delays[0] if delays else None, "status_before": status_before, "status_after": status_after,
             "drain_interval_s": args.drain_interval, "poll_interval_s": args.poll_interval,
+            "background_rate": args.background_rate,
             "snapshot_rebuilt_during": status_after.get("snapshot") != status_before.get("snapshot"),
             **server.end_phase()}
 
@@ -424,6 +447,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--poll-interval", type=float, default=0.1, help="seconds between freshness polls")
     ap.add_argument("--probe-timeout", type=float, default=600.0, help="give a probe up after this long")
     ap.add_argument("--drain-interval", type=float, default=1.0, help="the freshness server's --drain-interval")
+    ap.add_argument("--background-rate", type=float, default=0.0,
+                    help="events/s from known people sent alongside the freshness probes (0: probes only)")
     ap.add_argument("--snapshot-interval", type=float, default=60.0, help="the servers' --snapshot-interval")
     ap.add_argument("--start-timeout", type=float, default=600.0, help="seconds a server may take to be ready")
     ap.add_argument("--seed", type=int, default=7)
