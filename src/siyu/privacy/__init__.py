@@ -1,0 +1,1 @@
+"""Privacy (隐私): consent, PII vault, masking, data classes, RBAC, audit, erasure and retention."""
