@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,6 @@ from siyu.store.models import AuditRecord
 KEY = b"test audit key"
 T = AuditRecord.__table__
 BASE = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new SQLite file, or a new database on the session's PostgreSQL server."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_database"))
-    return f"sqlite:///{tmp_path / 'store' / 'siyu.db'}"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as opened:
-        yield opened
 
 
 def _clock() -> Any:

@@ -80,7 +80,7 @@ def test_round_trip_long_and_odd_text(vault: Vault) -> None:
 def test_changing_any_character_of_a_token_is_refused(shared_vault: Vault, data: st.DataObject) -> None:
     token = shared_vault.encrypt(data.draw(st.text(max_size=30)), field="phone")
     index = data.draw(st.integers(0, len(token) - 1))
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=:v"
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=:"  # each character once
     # Drawn as an offset so what hypothesis draws does not depend on the (random) token.
     char = alphabet[(alphabet.index(token[index]) + data.draw(st.integers(1, len(alphabet) - 1))) % len(alphabet)]
     with pytest.raises(VaultError):

@@ -1,25 +1,5 @@
-"""Store fixtures: every store test runs on SQLite and on a real PostgreSQL server (marked ``postgres``)."""
+"""Every store test runs on SQLite and on a real PostgreSQL server (marked ``postgres``)."""
 
-from __future__ import annotations
+from tests.store_fixtures import store, store_url
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from siyu.store import Store, open_store
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL to an empty database: a new SQLite file, or a new database on the session's PostgreSQL server."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_database"))
-    return f"sqlite:///{tmp_path / 'store' / 'siyu.db'}"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """An upgraded, empty store."""
-    with open_store(store_url) as opened:
-        yield opened
+__all__ = ["store", "store_url"]

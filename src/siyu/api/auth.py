@@ -27,6 +27,7 @@ class Permission(StrEnum):
     READ_KPIS = "read_kpis"
     READ_KEYS = "read_keys"
     MANAGE_KEYS = "manage_keys"
+    READ_AUDIT = "read_audit"
 
 
 #: Which roles hold each permission. Auditors see key metadata (and, with the privacy room, the
@@ -42,6 +43,7 @@ PERMISSIONS: dict[Permission, frozenset[str]] = {
     Permission.READ_KPIS: frozenset({"admin", "analyst", "operator"}),
     Permission.READ_KEYS: frozenset({"admin", "auditor"}),
     Permission.MANAGE_KEYS: frozenset({"admin"}),
+    Permission.READ_AUDIT: frozenset({"admin", "auditor"}),
 }
 
 

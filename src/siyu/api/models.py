@@ -254,3 +254,29 @@ class StatusOut(BaseModel):
     segment_store: str | None = Field(None, description="the segment store file segment requests read; "
                                                          "null: they read the lake until one is published")
     segment_store_built_at: str | None = None
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    actor_role: str | None
+    action: str
+    target_type: str | None
+    target: str | None
+    details: dict[str, Any]
+    hash: str
+
+
+class AuditPage(Page):
+    items: list[AuditEntryOut]
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    checked: int = Field(description="entries walked")
+    head: str | None = Field(None, description="the last entry as SEQ:HASH: keep it elsewhere to detect a "
+                                               "deleted tail later (pass it back as expected_head)")
+    broken_at: int | None = Field(None, description="seq of the first entry that fails")
+    reason: str | None = Field(None, description="edited, deleted, reordered, truncated, rewritten, hmac_mismatch")
+    message: str

@@ -14,6 +14,7 @@ from siyu.api.errors import ApiError
 from siyu.api.models import ErrorOut, PersonOut, TimelineOut
 from siyu.api.periods import default_period
 from siyu.api.runtime import ServiceRuntime
+from siyu.privacy.audit import AuditAction
 from siyu.profile.segments import mask_identifier
 from siyu.serving.lookup import LOOKUP_TYPES, PII_FIELDS
 from siyu.serving.timeline import person_events
@@ -87,7 +88,11 @@ def get_profile(identifier_type: IdType, value: IdValue, rt: ServiceRuntime = De
     data = rt.lookup.person(one_id)
     if data is None:
         raise ApiError(404, "unknown_person", "the person's profile is not in the serving snapshot yet")
-    return shape_person(data, identifier_type, caller.may(Permission.READ_PII))
+    pii = caller.may(Permission.READ_PII)
+    if pii:  # unmasked identifiers leave the system: on the record (who, whom, which identifier was asked)
+        rt.audit.record(caller.key_id, caller.role, AuditAction.PII_READ, "person", one_id,
+                        {"via": identifier_type, "endpoint": "profile"})
+    return shape_person(data, identifier_type, pii)
 
 
 @router.get("/v1/profiles/{identifier_type}/{value}/events", response_model=TimelineOut, responses=_ERRORS,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from os import PathLike
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -28,6 +30,7 @@ from siyu.api.models import (
 )
 from siyu.api.routes_profiles import IdType, IdValue, resolve
 from siyu.api.runtime import ServiceRuntime
+from siyu.privacy.audit import AuditAction
 from siyu.profile.rules import check_rule, parse_rule, to_json, to_text
 from siyu.profile.rules.analysis import incremental_support
 from siyu.profile.rules.ast import Rule
@@ -209,8 +212,16 @@ def start_export(name: SegmentName, body: ExportIn, rt: ServiceRuntime = Depends
     _saved(rt, name)
     rule, definitions = _rule_of(rt, None, name)
     job = rt.exports.submit(name, body.format, caller.name,
-                            lambda out: rt.segments.export(definitions, rule, out, body.format))
+                            lambda out: _audited_export(rt, caller, name, out,
+                                                        rt.segments.export(definitions, rule, out, body.format)))
     return _job_out(job)
+
+
+def _audited_export(rt: ServiceRuntime, caller: Caller, name: str, out: PathLike[str], rows: int) -> int:
+    """Record a finished export (who, which segment, how many people) and pass its row count on."""
+    rt.audit.record(caller.key_id, caller.role, AuditAction.EXPORT, "segment", name,
+                    {"rows": rows, "file": os.path.basename(out)})
+    return rows
 
 
 @router.get("/v1/exports/{job_id}", response_model=ExportJobOut, responses=_ERRORS, summary="An export job's state")

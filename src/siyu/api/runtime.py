@@ -14,6 +14,7 @@ from siyu.collect.collector import Collector
 from siyu.collect.drain import DrainLoop
 from siyu.collect.spool import Spool
 from siyu.core.config import get_settings
+from siyu.privacy.audit import AuditLog
 from siyu.serving.exports import ExportJobs
 from siyu.serving.keeper import ServedFile, SnapshotKeeper
 from siyu.serving.lookup import PersonLookup
@@ -34,6 +35,7 @@ class ServiceRuntime:
         self.lake = Lake(config.lake)
         self.lake.root.mkdir(parents=True, exist_ok=True)
         self.store: Store = open_store(config.store_url)
+        self.audit = AuditLog(self.store)
         spool_path = config.spool or Path(settings.spool_path or home / "spool.db")
         self.spool = Spool(spool_path)
         self.collector = Collector(self.spool, max_event_bytes=config.max_event_bytes,

@@ -31,3 +31,13 @@ def parse_day(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         fail(SiyuError(f"not a date (YYYY-MM-DD): {value!r}", code="bad_date", input_name="--as-of"))
+
+
+def cli_actor() -> str:
+    """Who runs a command, for audit entries: ``cli:<operating-system user>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"

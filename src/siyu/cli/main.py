@@ -12,6 +12,7 @@ from siyu.cli.collect_cmds import collect_app
 from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt
 from siyu.cli.common import fail as _fail
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
+from siyu.cli.privacy_cmds import privacy_app
 from siyu.cli.profile_cmds import profile_app, segment_app, tags_app
 from siyu.cli.serve_cmds import serve
 from siyu.cli.store_cmds import keys_app, store_app
@@ -30,6 +31,7 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(collect_app, name="collect")
 app.add_typer(keys_app, name="keys")
 app.add_typer(store_app, name="store")
+app.add_typer(privacy_app, name="privacy")
 app.command()(serve)
 
 @app.command()

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.common import JsonOpt, fail
+from siyu.cli.common import JsonOpt, cli_actor, fail
 from siyu.cli.output import console, out, print_json
 from siyu.core.errors import SiyuError
 
@@ -29,6 +29,13 @@ def _open(url: str | None) -> Any:
         raise
     except Exception as exc:  # a bad URL or an unreachable server: a clean message, not a trace
         fail(SiyuError(f"cannot open the store: {exc}", code="store_unavailable", input_name="--store"))
+
+
+def _audit(store: Any, action: str, info: Any, details: dict[str, Any]) -> None:
+    """Key changes are on the audit record, made by the operating-system user running the command."""
+    from siyu.privacy.audit import AuditLog
+
+    AuditLog(store).record(cli_actor(), "cli", action, "key", info.key_id, details)
 
 
 def _key_dict(info: Any) -> dict[str, Any]:
@@ -54,6 +61,8 @@ def keys_create(
         with _open(store) as st:
             info, token = create_key(st, kind=kind, name=name, role=role, source=source, created_by=created_by,
                                      rate_limit_per_minute=rate_limit, description=description)
+            _audit(st, "key_created", info, {"kind": str(info.kind), "role": str(info.role) if info.role else None,
+                                             "name": info.name})
     except SiyuError as exc:
         fail(exc)
     if as_json:
@@ -102,6 +111,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's public id 
     try:
         with _open(store) as st:
             info = revoke_key(st, key_id)
+            _audit(st, "key_revoked", info, {"name": info.name})
     except SiyuError as exc:
         fail(exc)
     out.print(f"revoked {info.key_id} ({escape(info.name)}) at {_when(info.revoked_at)} UTC")
