@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+from urllib.parse import quote
+
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from siyu.core.identifiers import IdentifierType, stored_value
 from siyu.warehouse.lake import Lake
 from tests.api.service import RunningService
 
@@ -63,16 +69,27 @@ def test_analyst_sees_masked_identifiers_and_traits(service: RunningService, api
             assert "*" in str(value), key
 
 
-def test_phone_lookup_uses_the_keyed_hash(service: RunningService, api_lake: Lake) -> None:
+def test_phone_lookup_uses_the_keyed_hash(service: RunningService, api_lake: Lake, api_template: Path) -> None:
+    """A phone as the person typed it finds them: the lake holds only its keyed token (``id_phone``)."""
     import duckdb
 
-    con = duckdb.connect()
-    row = con.execute("SELECT one_id, json_extract_string(traits, '$.phone') FROM read_parquet($f) "
-                      "WHERE type = 'identify' AND json_extract_string(traits, '$.phone') IS NOT NULL "
-                      "ORDER BY message_id LIMIT 1", {"f": api_lake.files("dwd", "events")}).fetchone()
+    phone = None
+    for f in sorted((api_template / "world" / "events").iterdir()):
+        with (gzip.open(f, "rt") if f.name.endswith(".gz") else f.open()) as lines:
+            for line in lines:
+                msg = json.loads(line)
+                if msg.get("type") == "identify" and (msg.get("traits") or {}).get("phone"):
+                    phone = str(msg["traits"]["phone"])
+                    break
+        if phone:
+            break
+    assert phone is not None
+    token = stored_value(IdentifierType.PHONE, phone)
+    row = duckdb.connect().execute("SELECT one_id FROM read_parquet($f) WHERE id_phone = $t LIMIT 1",
+                                   {"f": api_lake.files("dwd", "events"), "t": token}).fetchone()
     assert row is not None
     with service.client("operator") as c:
-        r = c.get(f"/v1/profiles/phone/{row[1]}")
+        r = c.get(f"/v1/profiles/phone/{quote(phone, safe='')}")
     assert r.status_code == 200, r.text
     merged = r.json()
     assert row[0] in [merged["one_id"], *merged["merged_one_ids"]]

@@ -15,6 +15,9 @@ from siyu.api.models import ErrorOut, PersonOut, TimelineOut
 from siyu.api.periods import default_period
 from siyu.api.runtime import ServiceRuntime
 from siyu.privacy.audit import AuditAction
+from siyu.privacy.classification import field_class
+from siyu.privacy.landing import landing_vault
+from siyu.privacy.vault import VaultError
 from siyu.profile.segments import mask_identifier
 from siyu.serving.lookup import LOOKUP_TYPES, PII_FIELDS
 from siyu.serving.timeline import person_events
@@ -55,6 +58,18 @@ def resolve(rt: ServiceRuntime, identifier_type: str, value: str, *, fresh: bool
     return one_id
 
 
+def _opened(field: str, value: Any) -> Any:
+    """A trait value decrypted when it is a vault token and a vault key is configured; else as stored."""
+    vault = landing_vault()
+    kind = field_class(field).kind
+    if vault is None or kind is None or not isinstance(value, str) or not value.startswith("enc:v"):
+        return value
+    try:
+        return vault.decrypt(value, field=str(kind))  # encrypted under its kind (``mobile`` → phone)
+    except VaultError:
+        return value  # a token for another field or a retired key: show it as stored, never fail the look-up
+
+
 def shape_person(data: dict[str, Any], identifier_type: str, pii: bool) -> PersonOut:
     """Split the snapshot's rows into the response sections, masking identifiers unless ``pii``."""
     profile = dict(data["profile"])
@@ -64,6 +79,8 @@ def shape_person(data: dict[str, Any], identifier_type: str, pii: bool) -> Perso
     traits = dict(data["traits"])
     if not pii:
         traits = {k: v if k in PLAIN_TRAITS else _mask(v) for k, v in traits.items()}
+    else:  # the lake keeps personal trait values encrypted (or as keyed tokens): open them for this reader
+        traits = {k: _opened(k, v) for k, v in traits.items()}
     tags = {t["tag"]: {"value": t["value"], "score": t["score"], "kind": t["kind"]}
             for t in data["tags"] if t["kind"] != "predictive"}
     predictions = {t["tag"]: {"value": t["value"], "score": t["score"]} for t in data["tags"]

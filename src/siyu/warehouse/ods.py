@@ -35,6 +35,7 @@ from siyu.core.errors import BadInputFile
 from siyu.core.identifiers import ID_COLUMNS
 from siyu.core.logs import get_logger
 from siyu.core.validation import Accepted, Reason, Rejected, validate_line
+from siyu.privacy.landing import protect_json, redact_text
 from siyu.warehouse.lake import Lake
 from siyu.warehouse.schemas import ODS_EVENTS_VIEW, QUARANTINE
 
@@ -204,11 +205,12 @@ class _FileLander:
         cols["sent_at"].append(acc.sent_at)
         cols["received_at"].append(acc.received_at)
         cols["event_time"].append(acc.event_time)
-        cols["properties"].append(_json(msg.get("properties")))
-        cols["traits"].append(_json(msg.get("traits")))
-        cols["context"].append(_json(msg.get("context")))
-        cols["extra"].append(_json(extra) if extra else None)
-        cols["id_problems"].append("; ".join(acc.id_problems) or None)
+        # Identifiers were tokenised by validation; personal values in the free-form JSON are protected here.
+        cols["properties"].append(_json(protect_json(msg.get("properties"))))
+        cols["traits"].append(_json(protect_json(msg.get("traits"))))
+        cols["context"].append(_json(protect_json(msg.get("context"))))
+        cols["extra"].append(_json(protect_json(extra)) if extra else None)
+        cols["id_problems"].append(redact_text("; ".join(acc.id_problems)) or None)
         cols["source"].append(source)
         cols["batch_id"].append(self.batch_id)
         cols["loaded_at"].append(self.loaded_at)
@@ -224,10 +226,10 @@ class _FileLander:
             self.flush()
 
     def reject(self, reason: str, detail: str, payload: bytes, source: str, line_no: int) -> None:
-        text = payload[:MAX_QUARANTINE_PAYLOAD].decode("utf-8", errors="backslashreplace")
+        text = redact_text(payload[:MAX_QUARANTINE_PAYLOAD].decode("utf-8", errors="backslashreplace"))
         event = _EVENT_NAME.search(text[:4096])
         row = {
-            "reason": reason, "detail": detail[:500], "event": event.group(1) if event else None,
+            "reason": reason, "detail": redact_text(detail[:500]), "event": event.group(1) if event else None,
             "source": source, "line_no": line_no, "payload": text, "payload_bytes": len(payload),
             "payload_sha256": hashlib.sha256(payload).hexdigest(), "batch_id": self.batch_id,
             "loaded_at": self.loaded_at,
