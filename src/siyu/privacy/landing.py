@@ -66,6 +66,15 @@ def protect_value(kind: PiiKind | str, value: Any) -> Any:
     return vault.encrypt(text, field=str(kind)) if vault is not None else token_for(kind, text)
 
 
+@lru_cache(maxsize=4096)
+def _protected_kind(key: str) -> PiiKind | None:
+    """The kind a value under ``key`` is protected as, or None (cached: the same few keys recur)."""
+    fc = field_class(key)
+    if fc.data_class in (DataClass.SENSITIVE, DataClass.CORE) and fc.kind in PROTECTED_KINDS:
+        return fc.kind
+    return None
+
+
 def protect_json(obj: Any, _kind: PiiKind | None = None, _depth: int = 0) -> Any:
     """``obj`` with every value under a personal key protected (nested dicts and lists walked)."""
     if _depth > _MAX_DEPTH:
@@ -73,9 +82,8 @@ def protect_json(obj: Any, _kind: PiiKind | None = None, _depth: int = 0) -> Any
     if isinstance(obj, dict):
         out = {}
         for key, value in obj.items():
-            fc = field_class(key) if isinstance(key, str) else None
-            kind = fc.kind if fc is not None and fc.data_class in (DataClass.SENSITIVE, DataClass.CORE) else None
-            out[key] = protect_json(value, kind if kind in PROTECTED_KINDS else _kind, _depth + 1)
+            kind = _protected_kind(key) if isinstance(key, str) else None
+            out[key] = protect_json(value, kind or _kind, _depth + 1)
         return out
     if isinstance(obj, list):
         return [protect_json(v, _kind, _depth + 1) for v in obj]
