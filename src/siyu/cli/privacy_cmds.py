@@ -9,11 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.common import JsonOpt, cli_actor, fail
+from siyu.cli.common import JsonOpt, LakeOpt, cli_actor, fail
 from siyu.cli.output import console, kv_table, out, print_json
 from siyu.cli.store_cmds import StoreOpt
 from siyu.cli.store_cmds import _open as open_store_or_fail
 from siyu.core.errors import SiyuError
+from siyu.warehouse.lake import Lake
 
 privacy_app = typer.Typer(help="Privacy under PIPL (个人信息保护): vault keys, audit log, anonymous exports.",
                           no_args_is_help=True)
@@ -235,3 +236,44 @@ def anonymize_cmd(
                                           f"({report['suppressed']:,} suppressed)",
         "k achieved": report["k_achieved"], "levels": ", ".join(f"{q}: {report['level_names'][q]}" for q in names),
         "information loss": f"{report['loss']:.3f}"}))
+
+
+@privacy_app.command("retention")
+def retention_cmd(
+    lake: LakeOpt,
+    days: Annotated[int, typer.Option(help="Days every day-partitioned table keeps (default: 3 years).")] = 1095,
+    table: Annotated[list[str] | None, typer.Option(
+        "--table", help="A table's own limit, LAYER/TABLE=DAYS (e.g. ods/quarantine=180); repeatable.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")] = False,
+    store: StoreOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Delete day partitions older than their table's limit (保存期限); idempotent, audited."""
+    from pydantic import ValidationError
+
+    from siyu.privacy.audit import AuditAction, AuditLog
+    from siyu.privacy.retention import RetentionPolicy, run_retention
+
+    try:
+        limits = {}
+        for item in table or []:
+            name, _, value = item.partition("=")
+            limits[name.strip()] = int(value)
+        policy = RetentionPolicy(default_days=days, tables=limits)
+    except (ValueError, ValidationError) as exc:
+        fail(SiyuError(f"bad retention policy: {exc}".splitlines()[0][:300], code="bad_option",
+                       input_name="--table"))
+    report = run_retention(Lake(lake), policy, dry_run=dry_run)
+    if not dry_run:
+        with open_store_or_fail(store) as st:
+            AuditLog(st).record(cli_actor(), "cli", AuditAction.RETENTION_RUN, "lake", Path(lake).name,
+                                {"partitions": report.partitions, "days": days, "tables": limits,
+                                 "today": report.today.isoformat()})
+    info = {"today": report.today.isoformat(), "dry_run": dry_run, "partitions": report.partitions,
+            "deleted": report.deleted}
+    if as_json:
+        print_json(info)
+        return
+    verb = "would delete" if dry_run else "deleted"
+    out.print(f"{verb} {report.partitions:,} day partition(s) older than their limit")
+    for name, gone in report.deleted.items():
+        out.print(f"  {escape(name)}: {len(gone)} ({gone[0]} … {gone[-1]})")
