@@ -178,3 +178,21 @@ def test_readers_with_the_pii_grant_get_trait_values_decrypted(with_vault: Vault
 def test_hostile_text_is_scanned_in_one_pass(no_vault: None, text: str) -> None:
     """A megabyte of near-misses (a rejected line can be that) comes back unchanged, without backtracking."""
     assert redact_text(text) == text  # none of these holds an address, a phone or an id
+
+
+def test_contacts_written_into_other_text_are_tokenised_too(no_vault: None) -> None:
+    out = protect_json({"note": "请致电13812345678或发邮件 li.na@example.com", "order_id": "202601011381234567",
+                        "deep": [{"remark": "+86 139 0000 1111"}], "token": stored_value(IdentifierType.PHONE,
+                                                                                           "13812345678")})
+    assert "13812345678" not in out["note"] and "li.na@example.com" not in out["note"]
+    assert stored_value(IdentifierType.PHONE, "13812345678") in out["note"], "the same token as id_phone"
+    assert out["order_id"] == "202601011381234567", "long order numbers are not phones"
+    assert "1111" not in out["deep"][0]["remark"]
+    assert out["token"] == stored_value(IdentifierType.PHONE, "13812345678"), "tokens are not re-tokenised"
+
+
+def test_nothing_deeper_than_any_real_event_lands_unchecked(no_vault: None) -> None:
+    deep: dict = {"phone": "13812345678"}  # type: ignore[type-arg]
+    for _ in range(40):
+        deep = {"x": deep}
+    assert "13812345678" not in str(protect_json(deep))

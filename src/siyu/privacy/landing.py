@@ -8,6 +8,8 @@ and for the raw text of quarantined lines:
   ``siyu.privacy.classification``) becomes a vault token ``enc:v{n}:…`` when a vault key is configured
   (so a reader with the PII grant can decrypt it), else a keyed token (irreversible, still joinable:
   a phone's token is the ``id_phone`` value of the same number);
+* a phone number or e-mail address written into any other text value (a note, a remark) is replaced
+  by its keyed token too;
 * rejected lines cannot be parsed, so mainland mobile numbers, e-mail addresses and 18-character
   national ids are found by pattern and replaced by keyed tokens.
 
@@ -28,7 +30,8 @@ from siyu.privacy.vault import Vault, VaultError
 PROTECTED_KINDS = frozenset({PiiKind.PHONE, PiiKind.EMAIL, PiiKind.NAME, PiiKind.NATIONAL_ID, PiiKind.ADDRESS})
 _MAX_DEPTH = 32
 
-_PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
+# Letters count as part of a word too, so the digits inside a hex token (``ph_…``) are never taken for one.
+_PHONE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![0-9A-Za-z])")
 # Bounded repetitions: a rejected line can be megabytes of hostile text, and an unbounded ``+`` before
 # ``@`` would make the scan quadratic.
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}")
@@ -76,9 +79,10 @@ def _protected_kind(key: str) -> PiiKind | None:
 
 
 def protect_json(obj: Any, _kind: PiiKind | None = None, _depth: int = 0) -> Any:
-    """``obj`` with every value under a personal key protected (nested dicts and lists walked)."""
+    """``obj`` with every value under a personal key protected (nested dicts and lists walked), and phone
+    numbers and e-mail addresses written into any other text replaced by their tokens."""
     if _depth > _MAX_DEPTH:
-        return None if _kind is not None else obj
+        return None  # deeper than any real event: dropped rather than landed unchecked
     if isinstance(obj, dict):
         out = {}
         for key, value in obj.items():
@@ -87,12 +91,20 @@ def protect_json(obj: Any, _kind: PiiKind | None = None, _depth: int = 0) -> Any
         return out
     if isinstance(obj, list):
         return [protect_json(v, _kind, _depth + 1) for v in obj]
-    return protect_value(_kind, obj) if _kind is not None else obj
+    if _kind is not None:
+        return protect_value(_kind, obj)
+    return _redact_contacts(obj) if isinstance(obj, str) else obj
+
+
+def _redact_contacts(text: str) -> str:
+    """Free text under a non-personal key (a note, a remark) with phones and e-mails tokenised; national
+    ids are not looked for here, since 18-digit order and document numbers are common in properties."""
+    if "@" in text:
+        text = _EMAIL.sub(lambda m: token_for(PiiKind.EMAIL, m.group()), text)
+    return _PHONE.sub(lambda m: token_for(PiiKind.PHONE, m.group()), text)
 
 
 def redact_text(text: str) -> str:
     """Raw text with phone numbers, e-mail addresses and national ids replaced by keyed tokens."""
-    if "@" in text:
-        text = _EMAIL.sub(lambda m: token_for(PiiKind.EMAIL, m.group()), text)
     text = _NATIONAL_ID.sub(lambda m: token_for(PiiKind.NATIONAL_ID, m.group().upper()), text)
-    return _PHONE.sub(lambda m: token_for(PiiKind.PHONE, m.group()), text)
+    return _redact_contacts(text)
