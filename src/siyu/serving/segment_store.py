@@ -11,17 +11,12 @@ SQL is the same; only the views point at the copy.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from siyu.core.logs import get_logger
-from siyu.profile.segments import SegmentContext, SegmentDefinition, open_profile
-from siyu.serving.snapshot import publish
+from siyu.profile.segments import SegmentContext, SegmentDefinition
+from siyu.serving.snapshot import publish_version
 from siyu.warehouse.engine.duckdb_engine import DuckDBEngine
 from siyu.warehouse.lake import Lake
-
-log = get_logger("siyu.serving")
 
 #: The views ``siyu.profile.rules`` compiles against, as copied (file order of ``events`` is day order).
 SEGMENT_TABLES = {
@@ -33,21 +28,11 @@ SEGMENT_TABLES = {
 
 
 def build_segment_store(lake: Lake, *, engine: DuckDBEngine | None = None) -> Path:
-    """Copy the rule views of one version of the lake (pinned, as for look-up snapshots) into a new
-    segment store and publish it; returns its path."""
-    t0 = time.perf_counter()
-    eng = engine or DuckDBEngine()
-    try:
-        with lake.pinned() as version:
-            ctx = open_profile(version, eng)
-            eng.con.execute("SET preserve_insertion_order = true")  # keep the lake's day order in ``events``
-            tables = {**SEGMENT_TABLES, "meta": "SELECT $as_of::DATE AS as_of, $built::TIMESTAMPTZ AS built_at"}
-            path = publish(eng, lake, "segments", tables, {"as_of": ctx.as_of, "built": datetime.now(UTC)})
-    finally:
-        if engine is None:
-            eng.close()
-    log.info("serving.segment_store", path=str(path), seconds=round(time.perf_counter() - t0, 2))
-    return path
+    """The segment store of the lake as it is now (pinned, as for look-up snapshots), published."""
+    def keep_day_order(eng: DuckDBEngine, _version: Lake) -> None:
+        eng.con.execute("SET preserve_insertion_order = true")  # ``events`` in the lake's day order
+
+    return publish_version(lake, "segments", SEGMENT_TABLES, engine=engine, prepare=keep_day_order)
 
 
 def open_segment_store(path: Path, lake: Lake,

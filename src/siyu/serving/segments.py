@@ -58,8 +58,7 @@ class SegmentService:
         """``store:<file>`` or ``lake:<fingerprint>``: what the open context reads."""
         return self._key
 
-    def _context(self, segments: dict[str, SegmentDefinition]) -> SegmentContext:
-        store = current_file(self.lake, "segments")
+    def _context(self, segments: dict[str, SegmentDefinition], store: Path | None) -> SegmentContext:
         key = f"store:{store.name}" if store else f"lake:{lake_fingerprint(self.lake)}"
         if self._ctx is None or key != self._key:
             old, self._ctx, self._key = self._ctx, None, None
@@ -73,11 +72,12 @@ class SegmentService:
     def run(self, segments: dict[str, SegmentDefinition], work: Callable[[SegmentContext], T]) -> T:
         """Call ``work`` with a current context holding ``segments`` (for ``in_segment`` references)."""
         with self._lock:
-            if current_file(self.lake, "segments") is not None:
-                return work(self._context(segments))
+            store = current_file(self.lake, "segments")
+            if store is not None:
+                return work(self._context(segments, store))
             try:
                 with self.lake.lock(shared=True, timeout=LAKE_WAIT_SECONDS):
-                    return work(self._context(segments))
+                    return work(self._context(segments, None))
             except LakeBusy:
                 raise SiyuError("a build is rewriting the lake and no segment store is published yet; "
                                 "try again shortly", code="not_ready") from None

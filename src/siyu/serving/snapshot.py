@@ -18,6 +18,7 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,8 +129,10 @@ def _register_sources(eng: Engine, lake: Lake) -> None:
                     "WHERE event = 'consent_changed'")
 
 
-def build_snapshot(lake: Lake, *, engine: DuckDBEngine | None = None) -> Path:
-    """Copy the serving tables of one version of the lake into a new snapshot file and publish it.
+def publish_version(lake: Lake, kind: str, tables: dict[str, str], *, engine: DuckDBEngine | None = None,
+                    prepare: Callable[[DuckDBEngine, Lake], object] | None = None) -> Path:
+    """Copy ``tables`` (SQL over the profile views, plus what ``prepare`` registers) from one version of
+    the lake into a new ``kind`` file with a ``meta`` table, and publish it.
 
     Reads a pinned (hard-linked) copy of the lake, so builds go on meanwhile and cannot change a file
     under the copy."""
@@ -138,14 +141,20 @@ def build_snapshot(lake: Lake, *, engine: DuckDBEngine | None = None) -> Path:
     try:
         with lake.pinned() as version:
             ctx = open_profile(version, eng)
-            _register_sources(eng, version)
-            tables = {**_TABLES, "meta": "SELECT $as_of::DATE AS as_of, $built::TIMESTAMPTZ AS built_at"}
-            path = publish(eng, lake, "snapshot", tables, {"as_of": ctx.as_of, "built": datetime.now(UTC)})
+            if prepare is not None:
+                prepare(eng, version)
+            with_meta = {**tables, "meta": "SELECT $as_of::DATE AS as_of, $built::TIMESTAMPTZ AS built_at"}
+            path = publish(eng, lake, kind, with_meta, {"as_of": ctx.as_of, "built": datetime.now(UTC)})
     finally:
         if engine is None:
             eng.close()
-    log.info("serving.snapshot", path=str(path), seconds=round(time.perf_counter() - t0, 2))
+    log.info(f"serving.{kind}", path=str(path), seconds=round(time.perf_counter() - t0, 2))
     return path
+
+
+def build_snapshot(lake: Lake, *, engine: DuckDBEngine | None = None) -> Path:
+    """The look-up snapshot of the lake as it is now, published; returns its path."""
+    return publish_version(lake, "snapshot", _TABLES, engine=engine, prepare=_register_sources)
 
 
 #: A snapshot build never takes this long: scratch files older than this were left by a killed build.
