@@ -54,7 +54,7 @@ from tests.api.service import RunningService, run_service
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 SEED = 20260
 MAX_EXAMPLES = {"admin": 25, "anonymous": 5, "analyst": 10, "cold": 5}
-OPERATIONS = 33
+OPERATIONS = 35
 
 #: Valid rules (text form) offered for every ``rule`` in a request body: random text almost never parses.
 RULES = [

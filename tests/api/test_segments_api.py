@@ -22,6 +22,23 @@ def _silent_ids(lake: Lake) -> set[str]:
     return set(t.filter(pc.equal(t["lifecycle"], "silent"))["one_id"].to_pylist())
 
 
+def _marketing_consented(lake: Lake) -> set[str]:
+    """Independently of siyu.privacy: people whose latest marketing decision (by event time, a withdrawal
+    winning ties; grants without a second confirmation ignored) is a grant."""
+    events = [e for e in pq.read_table(lake.files("dwd", "events"),
+                                       columns=["one_id", "event", "event_time", "purpose", "granted",
+                                                "properties"]).to_pylist()
+              if e["event"] == "consent_changed" and e["purpose"] == "marketing" and e["one_id"]]
+    latest: dict[str, tuple[object, bool]] = {}
+    for e in events:
+        if e["granted"] and '"double_confirmed":true' not in (e["properties"] or ""):
+            continue
+        key = (e["event_time"], not e["granted"])
+        if e["one_id"] not in latest or key > (latest[e["one_id"]][0], not latest[e["one_id"]][1]):
+            latest[e["one_id"]] = (e["event_time"], e["granted"])
+    return {one_id for one_id, (_, granted) in latest.items() if granted}
+
+
 def _create(c, name: str = "silent_people", rule: object = SILENT) -> dict:  # type: ignore[no-untyped-def]
     r = c.post("/v1/segments", json={"name": name, "name_zh": "沉默用户", "rule": rule,
                                      "description": "30 天无互动"})
@@ -113,8 +130,9 @@ def test_membership_check_explains(service: RunningService, api_lake: Lake) -> N
     assert outside["member"] is False and "silent" in outside["explanation"]["text"]
 
 
-def test_export_job_writes_every_member(service: RunningService, api_lake: Lake) -> None:
-    expected = _silent_ids(api_lake)
+def test_export_job_writes_every_member_with_marketing_consent(service: RunningService, api_lake: Lake) -> None:
+    expected = _silent_ids(api_lake) & _marketing_consented(api_lake)
+    assert 0 < len(expected) < len(_silent_ids(api_lake))
     with service.client("operator") as c:
         _create(c)
         job = c.post("/v1/segments/silent_people/exports", json={"format": "csv"})

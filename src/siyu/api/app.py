@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from siyu import __version__
-from siyu.api import routes_admin, routes_catalogue, routes_collect, routes_profiles, routes_segments
+from siyu.api import routes_admin, routes_catalogue, routes_collect, routes_consent, routes_profiles, routes_segments
 from siyu.api.config import ServiceConfig
 from siyu.api.errors import install_error_handlers
 from siyu.api.guards import RequestGuards
@@ -47,7 +47,7 @@ def create_app(config: ServiceConfig, *, runtime: ServiceRuntime | None = None) 
     app.add_middleware(RequestGuards, max_body=config.max_request_bytes, timeout=config.request_timeout_seconds,
                        exempt=tuple(f"/v1/{p}" for p in COLLECT_PATHS))
     app.include_router(routes_collect.router, responses={504: _TIMEOUT})
-    for module in (routes_profiles, routes_segments, routes_catalogue, routes_admin):
+    for module in (routes_profiles, routes_consent, routes_segments, routes_catalogue, routes_admin):
         app.include_router(module.router, responses={413: _TOO_LARGE, 504: _TIMEOUT})
     return app
 

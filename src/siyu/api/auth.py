@@ -28,6 +28,7 @@ class Permission(StrEnum):
     READ_KEYS = "read_keys"
     MANAGE_KEYS = "manage_keys"
     READ_AUDIT = "read_audit"
+    READ_CONSENT = "read_consent"
 
 
 #: Which roles hold each permission. Auditors see key metadata (and, with the privacy room, the
@@ -44,6 +45,7 @@ PERMISSIONS: dict[Permission, frozenset[str]] = {
     Permission.READ_KEYS: frozenset({"admin", "auditor"}),
     Permission.MANAGE_KEYS: frozenset({"admin"}),
     Permission.READ_AUDIT: frozenset({"admin", "auditor"}),
+    Permission.READ_CONSENT: frozenset({"admin", "analyst", "operator", "auditor"}),
 }
 
 

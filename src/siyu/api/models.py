@@ -153,9 +153,13 @@ class MembershipOut(BaseModel):
 
 
 class ExportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"format": "csv"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"format": "csv",
+                                                                              "purpose": "marketing"}]})
 
     format: Literal["csv", "parquet"] = "csv"
+    purpose: Literal["marketing", "analytics", "personalisation", "third_party_sharing", "sensitive_data"] = Field(
+        "marketing", description="What the export is for: only members whose latest consent for it is a grant "
+                                 "are written (people who never decided are left out).")
 
 
 class ExportJobOut(BaseModel):
@@ -280,3 +284,33 @@ class AuditVerifyOut(BaseModel):
     broken_at: int | None = Field(None, description="seq of the first entry that fails")
     reason: str | None = Field(None, description="edited, deleted, reordered, truncated, rewritten, hmac_mismatch")
     message: str
+
+
+class ConsentAnswerOut(BaseModel):
+    allowed: bool = Field(description="True only when the latest decision that counts is a grant.")
+    purpose: str
+    one_id: str | None = Field(description="The person, when the serving snapshot knows them.")
+    reason: Literal["granted", "withdrawn", "no_decision"]
+    decided_at: str | None = Field(description="When the deciding grant or withdrawal happened.")
+    decided_by: Literal["snapshot", "ledger"] | None = Field(
+        description="Where the deciding record was: the lake as of the last build, or the ledger since.")
+
+
+class ConsentDecisionOut(BaseModel):
+    message_id: str
+    subject: str = Field(description="The identifier the decision arrived with (masked without PII access).")
+    one_id: str | None
+    purpose: str
+    granted: bool
+    counts: bool = Field(description="False for a grant that was pre-ticked, bundled or not confirmed twice.")
+    reason: str | None
+    occurred_at: str
+    recorded_at: str
+    recorded_by: str
+    source: str | None
+    notice_version: str | None
+    double_confirmed: bool
+
+
+class ConsentHistoryOut(BaseModel):
+    decisions: list[ConsentDecisionOut]

@@ -206,21 +206,23 @@ def membership(name: SegmentName, identifier_type: IdType, value: IdValue, rt: S
 
 
 @router.post("/v1/segments/{name}/exports", response_model=ExportJobOut, status_code=202, responses=_ERRORS,
-             summary="Start exporting a saved segment's members (CSV or Parquet)")
+             summary="Start exporting a saved segment's members who consented to the purpose (CSV or Parquet)")
 def start_export(name: SegmentName, body: ExportIn, rt: ServiceRuntime = Depends(runtime),
                  caller: Caller = Depends(require(Permission.EXPORT_SEGMENTS))) -> ExportJobOut:
     _saved(rt, name)
     rule, definitions = _rule_of(rt, None, name)
     job = rt.exports.submit(name, body.format, caller.name,
-                            lambda out: _audited_export(rt, caller, name, out,
-                                                        rt.segments.export(definitions, rule, out, body.format)))
+                            lambda out: _audited_export(rt, caller, name, out, body.purpose, rt.segments.export(
+                                definitions, rule, out, body.format, purpose=body.purpose,
+                                ledger=rt.consent_ledger)))
     return _job_out(job)
 
 
-def _audited_export(rt: ServiceRuntime, caller: Caller, name: str, out: PathLike[str], rows: int) -> int:
-    """Record a finished export (who, which segment, how many people) and pass its row count on."""
+def _audited_export(rt: ServiceRuntime, caller: Caller, name: str, out: PathLike[str], purpose: str,
+                    rows: int) -> int:
+    """Record a finished export (who, which segment, for what, how many people) and pass its row count on."""
     rt.audit.record(caller.key_id, caller.role, AuditAction.EXPORT, "segment", name,
-                    {"rows": rows, "file": os.path.basename(out)})
+                    {"rows": rows, "file": os.path.basename(out), "purpose": purpose})
     return rows
 
 

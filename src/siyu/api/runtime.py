@@ -1,7 +1,8 @@
 """The service's moving parts, built once per process and handed to the routes.
 
-``ServiceRuntime`` owns the operational store, the collector and its spool, the loader thread, the
-serving snapshot keeper and look-up, the segment service, export jobs and the rate limiter.
+``ServiceRuntime`` owns the operational store, the consent ledger and checker, the collector and its
+spool, the loader thread, the serving snapshot keeper and look-up, the segment service, export jobs and
+the rate limiter.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from siyu.collect.drain import DrainLoop
 from siyu.collect.spool import Spool
 from siyu.core.config import get_settings
 from siyu.privacy.audit import AuditLog
+from siyu.privacy.consent_ledger import ConsentLedger
+from siyu.serving.consent_check import ConsentChecker, ConsentRecorder
 from siyu.serving.exports import ExportJobs
 from siyu.serving.keeper import ServedFile, SnapshotKeeper
 from siyu.serving.lookup import PersonLookup
@@ -38,9 +41,12 @@ class ServiceRuntime:
         self.audit = AuditLog(self.store)
         spool_path = config.spool or Path(settings.spool_path or home / "spool.db")
         self.spool = Spool(spool_path)
-        self.collector = Collector(self.spool, max_event_bytes=config.max_event_bytes,
-                                   max_batch_bytes=config.max_batch_bytes)
         self.lookup = PersonLookup(self.lake)
+        self.consent_ledger = ConsentLedger(self.store)
+        self.consent = ConsentChecker(self.lookup, self.consent_ledger)
+        self.collector = Collector(self.spool, max_event_bytes=config.max_event_bytes,
+                                   max_batch_bytes=config.max_batch_bytes,
+                                   consent_sink=ConsentRecorder(self.consent_ledger, self.lookup, self.audit))
         self.segments = SegmentService(self.lake)
         self.keeper = SnapshotKeeper(self.lake, [ServedFile("snapshot", build_snapshot, self.lookup.refresh),
                                                  ServedFile("segments", build_segment_store, self.segments.refresh)],

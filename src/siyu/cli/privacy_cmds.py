@@ -10,18 +10,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from siyu.cli.common import JsonOpt, LakeOpt, cli_actor, fail
+from siyu.cli.consent_cmds import consent_app
 from siyu.cli.output import console, kv_table, out, print_json
 from siyu.cli.store_cmds import StoreOpt
 from siyu.cli.store_cmds import _open as open_store_or_fail
 from siyu.core.errors import SiyuError
 from siyu.warehouse.lake import Lake
 
-privacy_app = typer.Typer(help="Privacy under PIPL (个人信息保护): vault keys, audit log, anonymous exports.",
+privacy_app = typer.Typer(help="Privacy under PIPL (个人信息保护): consent, vault keys, audit log, erasure, "
+                                 "retention, anonymous exports.",
                           no_args_is_help=True)
 vault_app = typer.Typer(help="The PII vault's keys (AES-256-GCM): create, rotate, status.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log: verify, head, list, alerts.", no_args_is_help=True)
 privacy_app.add_typer(vault_app, name="vault")
 privacy_app.add_typer(audit_app, name="audit")
+privacy_app.add_typer(consent_app, name="consent")
 
 KeyFileOpt = Annotated[Path | None, typer.Option(
     "--key-file", help="The master key file (default: SIYU_VAULT_KEY_FILE, else vault.key in SIYU_HOME).")]

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from siyu.cli.common import AsOfOpt, EngineOpt, JsonOpt, LakeOpt, fail, parse_day
 from siyu.cli.output import console, kv_table, out, print_json
+from siyu.cli.store_cmds import StoreOpt
 from siyu.core.errors import SiyuError
 from siyu.warehouse.lake import Lake
 
@@ -241,16 +242,29 @@ def segment_preview_cmd(rule: RuleArg, lake: LakeOpt, engine: EngineOpt = "duckd
 @segment_app.command("export")
 def segment_export_cmd(rule: RuleArg, lake: LakeOpt,
                        to: Annotated[Path, typer.Option("--out", help="File to write (.csv or .parquet).")],
+                       purpose: Annotated[str, typer.Option(
+                           "--purpose", help="What the export is for: only members whose latest consent for it is "
+                           "a grant are written (marketing, analytics, personalisation, third_party_sharing, "
+                           "sensitive_data).")] = "marketing",
+                       store: StoreOpt = None,
                        engine: EngineOpt = "duckdb", as_of: AsOfOpt = None, segments: SegmentsOpt = None) -> None:
-    """Write the members to CSV or Parquet."""
-    from siyu.profile.segments import export_segment
+    """Write the members who consented to the purpose to CSV or Parquet (consent: the lake plus the ledger)."""
+    from siyu.cli.store_cmds import _open as open_store_or_fail
+    from siyu.privacy.consent_ledger import ConsentLedger
+    from siyu.profile.segments import export_segment, segment_size
+    from siyu.serving.consent_check import check_purpose, consented_members
 
-    try:
-        ctx = _context(lake, engine, as_of, segments)
-        n = export_segment(ctx, ctx.rule(rule), to, "parquet" if to.suffix == ".parquet" else "csv")
-    except SiyuError as exc:
-        fail(exc)
-    out.print(f"{n:,} member(s) → {escape(str(to))}", soft_wrap=True)
+    with open_store_or_fail(store) as opened:
+        ledger = ConsentLedger(opened)
+        try:
+            p = check_purpose(purpose).value
+            ctx = _context(lake, engine, as_of, segments)
+            members = segment_size(ctx, ctx.rule(rule))
+            n = export_segment(ctx, ctx.rule(rule), to, "parquet" if to.suffix == ".parquet" else "csv",
+                               allowed=lambda eng, sql: consented_members(eng, sql, p, ledger=ledger))
+        except SiyuError as exc:
+            fail(exc)
+    out.print(f"{n:,} member(s) → {escape(str(to))}  ({members - n:,} left out: no {p} consent)", soft_wrap=True)
 
 
 @segment_app.command("diff")

@@ -28,7 +28,7 @@ nothing (the API answers 413 and the client splits the batch). Sizes are of the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +41,8 @@ from siyu.core.errors import SiyuError
 from siyu.core.logs import get_logger
 from siyu.core.timeutil import iso, parse_ts
 from siyu.core.validation import Reason, Rejected, validate_message
+
+CONSENT_EVENT = "consent_changed"  # siyu.privacy.consent.CONSENT_EVENT; the collector does not import privacy
 
 log = get_logger(__name__)
 #: Batch context is merged into a message's context this deep; deeper, the message's value wins whole.
@@ -93,9 +95,13 @@ class Collector:
         # CollectResult(accepted=1, duplicates=0, rejected=[])
     """
 
-    def __init__(self, spool: Spool, *, max_event_bytes: int | None = None, max_batch_bytes: int | None = None) -> None:
+    def __init__(self, spool: Spool, *, max_event_bytes: int | None = None, max_batch_bytes: int | None = None,
+                 consent_sink: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         settings = get_settings()
         self.spool = spool
+        #: Called with the accepted (newly stored) ``consent_changed`` messages of a request, after the spool's
+        #: fsync: the consent ledger records them at once so a withdrawal counts before any build.
+        self.consent_sink = consent_sink
         self.max_event_bytes = max_event_bytes or settings.max_event_bytes
         self.max_batch_bytes = max_batch_bytes or settings.max_batch_bytes
 
@@ -118,9 +124,10 @@ class Collector:
         context = batch_context if isinstance(batch_context, dict) else None
         items: list[SpoolItem] = []
         errors: list[ItemError | None] = []
+        consents: dict[int, dict[str, Any]] = {}
         for index, (message, size) in enumerate(zip(messages, sizes, strict=True)):
             try:
-                item = self._item(message, size, source, now, context, batch_sent_at, type_hint)
+                item = self._item(message, size, source, now, context, batch_sent_at, type_hint, consents, index)
             except Exception as exc:  # a bug of ours must not lose the item or fail the request
                 log.error("collect.unprocessable", index=index, error=f"{type(exc).__name__}: {exc}")
                 body, _ = _encode(message)
@@ -131,17 +138,27 @@ class Collector:
         result = CollectResult()
         if not items:
             return result
-        for stored, error in zip(self.spool.append(items), errors, strict=True):
+        stored_consents: list[dict[str, Any]] = []
+        for index, (stored, error) in enumerate(zip(self.spool.append(items), errors, strict=True)):
             if error is not None:
                 result.rejected.append(error)
             elif stored:
                 result.accepted += 1
+                if index in consents:
+                    stored_consents.append(consents[index])
             else:
                 result.duplicates += 1
+        if stored_consents and self.consent_sink is not None:
+            try:
+                self.consent_sink(stored_consents)
+            except Exception as exc:  # the events are safe in the spool and reach the ledger by sync
+                log.error("collect.consent_sink_failed", error=f"{type(exc).__name__}: {exc}",
+                          messages=len(stored_consents))
         return result
 
     def _item(self, message: Any, size: int, source: str, now: datetime, context: dict[str, Any] | None,
-              batch_sent_at: str | None, type_hint: str | None) -> SpoolItem:
+              batch_sent_at: str | None, type_hint: str | None, consents: dict[int, dict[str, Any]],
+              index: int) -> SpoolItem:
         msg = normalise(message, received_at=now, batch_context=context, batch_sent_at=batch_sent_at,
                         type_hint=type_hint) if isinstance(message, dict) else message
         message_id = msg.get("messageId") if isinstance(msg, dict) else None
@@ -154,9 +171,12 @@ class Collector:
             return SpoolItem(body, source, now, mid, Reason.WRONG_TYPE.value, f"not representable as JSON: {problem}")
         # Validate what is stored, so the loader (which reads the body back) reaches the same verdict:
         # e.g. a NaN that a lenient JSON parser let through is stored, and validated, as null.
-        verdict = validate_message(orjson.loads(body), received_at=now)
+        parsed = orjson.loads(body)
+        verdict = validate_message(parsed, received_at=now)
         if isinstance(verdict, Rejected):
             return SpoolItem(body, source, now, mid, verdict.reason.value, verdict.detail)
+        if self.consent_sink is not None and parsed.get("event") == CONSENT_EVENT:
+            consents[index] = parsed
         return SpoolItem(body, source, now, verdict.message_id)
 
 

@@ -8,8 +8,9 @@ against the ``profile`` / ``events`` / ``orders`` / ``tag_values`` views registe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +78,8 @@ class SegmentContext:
     as_of: date
     segments: dict[str, SegmentDefinition]
     schema: RuleSchema = DEFAULT_SCHEMA
+    #: When the facts were copied out of the lake (a published segment store); None when reading the lake.
+    built_at: datetime | None = None
 
     def rule(self, text_or_name: str | dict[str, Any]) -> Rule:
         """A segment name (when one is defined) or a rule in text/JSON form, checked against the schema."""
@@ -137,9 +140,19 @@ def segment_preview(ctx: SegmentContext, rule: Rule, limit: int = 20) -> pa.Tabl
     return table.set_column(table.schema.get_field_index("member_no"), "member_no", masked)
 
 
-def export_segment(ctx: SegmentContext, rule: Rule, out: Path, fmt: Literal["csv", "parquet"] = "csv") -> int:
-    """Write the members' one_ids (and lifecycle/tier/RFM class) to ``out``; returns the member count."""
+#: Narrows a members query to those who may be used (consent): (engine, members SQL) → one_id SQL.
+MembersFilter = Callable[[Engine, str], str]
+
+
+def export_segment(ctx: SegmentContext, rule: Rule, out: Path, fmt: Literal["csv", "parquet"] = "csv", *,
+                   allowed: MembersFilter | None = None) -> int:
+    """Write the members' one_ids (and lifecycle/tier/RFM class) to ``out``; returns the rows written.
+
+    ``allowed`` (see ``siyu.serving.consent_check.consented_members``) drops members who may not be used for
+    the export's purpose; the CLI and the API always pass one."""
     sql, params = ctx.members_sql(rule)
+    if allowed is not None:
+        sql = allowed(ctx.engine, sql)
     table = ctx.engine.query(
         "SELECT p.one_id, p.lifecycle, p.rfm_class, p.tier, p.owner_staff_id FROM profile AS p "
         f"WHERE p.one_id IN (SELECT one_id FROM ({sql}) AS s) ORDER BY p.one_id", params)

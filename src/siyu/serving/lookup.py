@@ -96,6 +96,12 @@ class PersonLookup:
                           [kind.value, stored])
         return str(rows[0]["one_id"]) if rows else None
 
+    def find_stored(self, identifier_type: str, stored: str) -> str | None:
+        """Like :meth:`find` for a value already in stored form (a phone as its ``ph_`` token)."""
+        rows = self._rows("SELECT one_id FROM id_map WHERE identifier_type = ? AND identifier_value = ?",
+                          [identifier_type, stored])
+        return str(rows[0]["one_id"]) if rows else None
+
     def find_in_lake(self, identifier_type: str, value: str) -> str | None:
         """Like :meth:`find`, but through the lake's identity tables: sees people who arrived after the
         last snapshot (a scan, so only used where freshness matters more than speed, e.g. timelines)."""

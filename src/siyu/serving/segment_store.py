@@ -43,8 +43,8 @@ def open_segment_store(path: Path, lake: Lake,
         eng.con.execute("ATTACH $p AS segment_store (READ_ONLY)", {"p": str(path)})
         for view in SEGMENT_TABLES:
             eng.create_view(view, f"SELECT * FROM segment_store.{view}")
-        as_of = eng.query("SELECT as_of FROM segment_store.meta")["as_of"][0].as_py()
+        meta = eng.query("SELECT as_of, built_at FROM segment_store.meta").to_pylist()[0]
     except Exception:
         eng.close()
         raise
-    return SegmentContext(eng, lake, as_of, segments or {})
+    return SegmentContext(eng, lake, meta["as_of"], segments or {}, built_at=meta["built_at"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from siyu.core.errors import SiyuError
+from siyu.privacy.consent_ledger import ConsentLedger
 from siyu.profile.rules import ExplainNode, explain_rule
 from siyu.profile.rules.ast import Rule
 from siyu.profile.segments import (
@@ -28,9 +29,11 @@ from siyu.profile.segments import (
     segment_preview,
     segment_size,
 )
+from siyu.serving.consent_check import consented_members
 from siyu.serving.keeper import lake_fingerprint
 from siyu.serving.segment_store import open_segment_store
 from siyu.serving.snapshot import current_file
+from siyu.warehouse.engine import Engine
 from siyu.warehouse.engine.duckdb_engine import DuckDBEngine
 from siyu.warehouse.lake import Lake, LakeBusy
 
@@ -104,8 +107,13 @@ class SegmentService:
         return self.run(segments, lambda ctx: (segment_preview(ctx, rule, limit).to_pylist(), ctx.as_of))
 
     def export(self, segments: dict[str, SegmentDefinition], rule: Rule, out: Path,
-               fmt: Literal["csv", "parquet"]) -> int:
-        return self.run(segments, lambda ctx: export_segment(ctx, rule, out, fmt))
+               fmt: Literal["csv", "parquet"], *, purpose: str, ledger: ConsentLedger | None) -> int:
+        """Members who may be used for ``purpose`` (consent as of now: the store's facts plus the ledger)."""
+        def work(ctx: SegmentContext) -> int:
+            def allowed(engine: Engine, sql: str) -> str:
+                return consented_members(engine, sql, purpose, ledger=ledger, snapshot_built_at=ctx.built_at)
+            return export_segment(ctx, rule, out, fmt, allowed=allowed)
+        return self.run(segments, work)
 
     def membership(self, segments: dict[str, SegmentDefinition], rule: Rule, one_id: str) -> tuple[ExplainNode, date]:
         def work(ctx: SegmentContext) -> tuple[ExplainNode, date]:

@@ -8,8 +8,9 @@ by renaming the ``current`` pointer, so readers switch whole snapshots, never ha
 
 Tables: ``id_map`` (identifier → current one_id), ``profiles`` (the ``profile`` view: profile,
 RFM, lifecycle, tier), ``person_tags`` (tag values with their kind), ``person_segments``,
-``consent`` (the latest decision per purpose from ``consent_changed`` events), ``traits`` (the latest
-``identify`` traits), ``redirects`` and ``meta``.
+``consent`` (the latest decision that counts per purpose from ``consent_changed`` events, see
+``siyu.privacy.consent``), ``person_identifiers`` (one_id → ``type:value``, for consent checks), ``traits``
+(the latest ``identify`` traits), ``redirects`` and ``meta``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from siyu.core.logs import get_logger
+from siyu.privacy.consent import latest_consent_sql
 from siyu.profile.segments import open_profile
 from siyu.warehouse.build import register_layer
 from siyu.warehouse.engine import Engine
@@ -47,14 +49,13 @@ _TABLES: dict[str, str] = {
         FROM tag_values AS t LEFT JOIN serving_tag_kinds AS c ON c.tag = t.tag
         ORDER BY t.one_id, t.tag""",
     "person_segments": "SELECT one_id, segment FROM serving_segment_members ORDER BY one_id, segment",
-    "consent": """
-        SELECT one_id, purpose, granted, event_time AS changed_at FROM (
-            SELECT coalesce(r.to_one_id, e.one_id) AS one_id, e.purpose, e.granted, e.event_time,
-                   row_number() OVER (PARTITION BY coalesce(r.to_one_id, e.one_id), e.purpose
-                                      ORDER BY e.event_time DESC, e.message_id DESC) AS rn
-            FROM serving_consent_events AS e LEFT JOIN redirects AS r ON r.from_one_id = e.one_id
-            WHERE e.event = 'consent_changed' AND e.purpose IS NOT NULL AND e.one_id IS NOT NULL
-        ) AS x WHERE rn = 1 ORDER BY one_id, purpose""",
+    "consent": f"""
+        SELECT one_id, purpose, granted, changed_at, notice_version, source
+        FROM ({latest_consent_sql("serving_consent_events")}) AS c ORDER BY one_id, purpose""",
+    "person_identifiers": """
+        SELECT coalesce(r.to_one_id, m.one_id) AS one_id, m.identifier_type || ':' || m.identifier_value AS subject
+        FROM id_map AS m LEFT JOIN redirects AS r ON r.from_one_id = m.one_id
+        ORDER BY 1, 2""",
     "traits": """
         SELECT one_id, traits, event_time AS updated_at FROM (
             SELECT coalesce(r.to_one_id, e.one_id) AS one_id, e.traits, e.event_time,
@@ -100,7 +101,8 @@ def publish(eng: DuckDBEngine, lake: Lake, kind: str, tables: dict[str, str], pa
     eng.con.execute("ATTACH $p AS serving_out", {"p": str(tmp)})
     try:
         for table, sql in tables.items():
-            eng.con.execute(f"CREATE TABLE serving_out.{table} AS {sql}", params if "$" in sql else None)
+            named = {k: v for k, v in params.items() if f"${k}" in sql}  # JSON paths ('$.purpose') are not params
+            eng.con.execute(f"CREATE TABLE serving_out.{table} AS {sql}", named or None)
     finally:
         eng.con.execute("DETACH serving_out")
     os.replace(tmp, folder / name)
@@ -125,8 +127,9 @@ def _register_sources(eng: Engine, lake: Lake) -> None:
                                              "WHERE false")
     register_layer(eng, lake, "dwd", "events", "serving_dwd_events")
     eng.create_view("serving_consent_events",
-                    "SELECT one_id, event, purpose, granted, event_time, message_id FROM serving_dwd_events "
-                    "WHERE event = 'consent_changed'")
+                    "SELECT coalesce(r.to_one_id, e.one_id) AS one_id, e.event, e.event_time, e.properties "
+                    "FROM serving_dwd_events AS e LEFT JOIN redirects AS r ON r.from_one_id = e.one_id "
+                    "WHERE e.event = 'consent_changed'")
 
 
 def publish_version(lake: Lake, kind: str, tables: dict[str, str], *, engine: DuckDBEngine | None = None,

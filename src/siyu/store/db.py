@@ -7,6 +7,8 @@ transactions (see SQLAlchemy's "Transactions with SQLite and the sqlite3 driver"
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +21,10 @@ from sqlalchemy.pool import StaticPool
 
 from siyu.core.config import get_settings
 
-SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
-                  "PRAGMA busy_timeout=5000")
+SQLITE_PRAGMAS = ("PRAGMA busy_timeout=5000", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
+#: Switching a new file to WAL needs an exclusive lock and SQLite answers "database is locked" at once
+#: (no busy handler) while another connection opens it, so the switch is retried for this long.
+_WAL_SWITCH_SECONDS = 5.0
 _BEGIN_OPTION = "siyu_sqlite_begin"
 
 
@@ -58,8 +62,24 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        _use_wal(cursor)
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (persistent: only a new file needs it), retrying a busy switch."""
+    deadline = time.monotonic() + _WAL_SWITCH_SECONDS
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() in ("wal", "memory"):
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_begin(conn: Connection) -> None:

@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
+    Index,
     Integer,
     MetaData,
     String,
@@ -35,6 +37,7 @@ NAMING = {
 KEY_KINDS = ("write", "user")
 ROLES = ("admin", "analyst", "operator", "auditor")
 SEGMENT_ACTIONS = ("create", "update", "delete")
+ERASURE_STATES = ("running", "done", "failed")
 
 
 def utcnow() -> datetime:
@@ -159,3 +162,52 @@ class AuditRecord(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     hmac: Mapped[str | None] = mapped_column(String(64))
+
+
+class ConsentRecord(Base):
+    """One consent decision (授权记录) in the ledger — see :mod:`siyu.privacy.consent`. Never updated; a change
+    of mind is a new row. ``subject`` is the person's strongest identifier (``type:value``, phone and e-mail
+    as keyed tokens); ``one_id`` is filled when the recorder could resolve it. ``message_id`` makes recording
+    idempotent (the collector and ``siyu privacy consent sync`` may both see one event)."""
+
+    __tablename__ = "consent_ledger"
+    __table_args__ = (Index("ix_consent_ledger_subject_purpose", "subject", "purpose"),
+                      Index("ix_consent_ledger_one_id_purpose", "one_id", "purpose"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(128), unique=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    one_id: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(32))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    counts: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str | None] = mapped_column(String(64))
+    notice_version: Mapped[str | None] = mapped_column(String(64))
+    double_confirmed: Mapped[bool] = mapped_column(Boolean)
+
+
+class ErasureRequest(Base):
+    """A data-subject erasure (删除权) and its proof: when it was asked for, its deadline (72 h by default),
+    what was removed and what the trace scan found. Holds no identifier in plaintext — ``subjects`` is a
+    keyed digest and ``subjects_masked`` masked values."""
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (CheckConstraint(_in("status", ERASURE_STATES), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subjects: Mapped[str] = mapped_column(String(64), index=True)
+    subjects_masked: Mapped[str] = mapped_column(Text)
+    people: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(8))
+    requested_by: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(64))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
