@@ -14,6 +14,7 @@ from siyu.cli.consent_cmds import consent_app
 from siyu.cli.output import console, kv_table, out, print_json
 from siyu.cli.store_cmds import StoreOpt
 from siyu.cli.store_cmds import _open as open_store_or_fail
+from siyu.cli.subject_cmds import register as register_subject_commands
 from siyu.core.errors import SiyuError
 from siyu.warehouse.lake import Lake
 
@@ -25,6 +26,7 @@ audit_app = typer.Typer(help="The hash-chained audit log: verify, head, list, al
 privacy_app.add_typer(vault_app, name="vault")
 privacy_app.add_typer(audit_app, name="audit")
 privacy_app.add_typer(consent_app, name="consent")
+register_subject_commands(privacy_app)
 
 KeyFileOpt = Annotated[Path | None, typer.Option(
     "--key-file", help="The master key file (default: SIYU_VAULT_KEY_FILE, else vault.key in SIYU_HOME).")]

@@ -69,6 +69,7 @@ class AuditAction(StrEnum):
     KEY_CREATED = "key_created"
     KEY_REVOKED = "key_revoked"
     ERASURE = "erasure"
+    SUBJECT_ACCESS = "subject_access"
     RECTIFICATION = "rectification"
     CONFIG_CHANGE = "config_change"
     RETENTION_RUN = "retention_run"
