@@ -32,8 +32,8 @@ from siyu.warehouse.lake import Lake
 
 log = get_logger(__name__)
 
-#: Rows per INSERT statement (SQLite allows 32,766 bound values; 15 columns a row).
-_CHUNK = 1000
+#: Rows per transaction.
+_CHUNK = 5000
 #: Identifiers per IN list.
 _IN_CHUNK = 500
 
@@ -52,11 +52,11 @@ class ConsentLedger:
         now = utcnow()
         rows = [{**asdict(d), "recorded_at": now, "recorded_by": recorded_by[:128]} for d in decisions]
         new = 0
+        # One statement for every chunk (compiled once); SQLAlchemy batches the rows ("insertmanyvalues").
+        stmt = _insert_ignoring_duplicates(self.store.dialect).returning(ConsentRecord.id)
         for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start:start + _CHUNK]
             with self.store.writing() as s:
-                stmt = _insert_ignoring_duplicates(self.store.dialect, chunk).returning(ConsentRecord.id)
-                new += len(s.execute(stmt).all())  # rowcount is not reliable for multi-row inserts
+                new += len(s.execute(stmt, rows[start:start + _CHUNK]).all())
         return new
 
     def history(self, subjects: Sequence[str] = (), one_ids: Sequence[str] = (),
@@ -133,11 +133,11 @@ def _row(r: ConsentRecord) -> dict[str, Any]:
             "notice_version": r.notice_version, "double_confirmed": r.double_confirmed}
 
 
-def _insert_ignoring_duplicates(dialect: str, rows: list[dict[str, Any]]) -> Any:
+def _insert_ignoring_duplicates(dialect: str) -> Any:
     if dialect == "postgresql":
-        return postgresql.insert(ConsentRecord).values(rows).on_conflict_do_nothing(index_elements=["message_id"])
+        return postgresql.insert(ConsentRecord).on_conflict_do_nothing(index_elements=["message_id"])
     if dialect == "sqlite":
-        return sqlite.insert(ConsentRecord).values(rows).on_conflict_do_nothing(index_elements=["message_id"])
+        return sqlite.insert(ConsentRecord).on_conflict_do_nothing(index_elements=["message_id"])
     raise NotImplementedError(f"the consent ledger supports SQLite and PostgreSQL, not {dialect}")
 
 
