@@ -55,6 +55,14 @@ def check_purpose(purpose: str) -> Purpose:
                         code="bad_purpose", input_name="purpose") from None
 
 
+_PERSON_CONSENT = """
+SELECT (SELECT list(subject ORDER BY subject) FROM person_identifiers WHERE one_id = ?) AS subjects,
+       (SELECT list(from_one_id ORDER BY from_one_id) FROM redirects WHERE to_one_id = ?) AS merged,
+       c.granted, c.changed_at
+FROM (SELECT 1) AS one LEFT JOIN (SELECT granted, changed_at FROM consent WHERE one_id = ? AND purpose = ?) AS c
+ON true"""
+
+
 class ConsentChecker:
     """Consent checks over a :class:`PersonLookup` (snapshot) and, when given, the consent ledger."""
 
@@ -66,20 +74,20 @@ class ConsentChecker:
         """May the person known by ``identifier_type:value`` be used for ``purpose`` now?"""
         p = check_purpose(purpose).value
         one_id = find_person(self.lookup, identifier_type, value)
-        subjects, one_ids = person_subjects(self.lookup, identifier_type, value, one_id=one_id)
         best: tuple[bool, datetime, str] | None = None
-        if one_id is not None:
-            rows = self.lookup._rows("SELECT granted, changed_at FROM consent WHERE one_id = ? AND purpose = ?",
-                                     [one_id, p])
-            if rows:
-                best = (bool(rows[0]["granted"]), as_utc(datetime.fromisoformat(str(rows[0]["changed_at"]))),
-                        "snapshot")
+        if one_id is None:
+            subjects, one_ids = person_subjects(self.lookup, identifier_type, value, one_id=None)
+        else:  # one round trip to the snapshot for the identifiers, merged ids and the decision
+            row = self.lookup._rows(_PERSON_CONSENT, [one_id, one_id, one_id, p])[0]
+            subjects, one_ids = list(row["subjects"] or []), [one_id, *(row["merged"] or [])]
+            if row["granted"] is not None:
+                best = (bool(row["granted"]), as_utc(datetime.fromisoformat(str(row["changed_at"]))), "snapshot")
         if self.ledger is not None and (subjects or one_ids):
-            row = self.ledger.latest(subjects, one_ids, p)
-            if row is not None:
-                at = as_utc(row["occurred_at"])
-                if best is None or (at, not row["granted"]) > (best[1], not best[0]):
-                    best = (bool(row["granted"]), at, "ledger")
+            recorded = self.ledger.latest(subjects, one_ids, p)
+            if recorded is not None:
+                at = as_utc(recorded["occurred_at"])
+                if best is None or (at, not recorded["granted"]) > (best[1], not best[0]):
+                    best = (bool(recorded["granted"]), at, "ledger")
         if best is None:
             return ConsentAnswer(False, p, one_id, "no_decision", None, None)
         return ConsentAnswer(best[0], p, one_id, "granted" if best[0] else "withdrawn", best[1], best[2])
