@@ -179,7 +179,8 @@ def markdown(results: dict[str, Any]) -> str:
                   *(f"| {name} | {c[key]['p50_ms']} | {c[key]['p90_ms']} | {c[key]['p99_ms']} | {c[key]['max_ms']} |"
                     for name, key in (("consent check (snapshot + ledger)", "consent_check"),
                                       ("baseline: profile look-up", "profile_lookup_baseline"))),
-                  "", f"p99 ratio to the look-up: {c['p99_ratio_to_lookup']}; snapshot build {c['snapshot_seconds']:.1f} s; "
+                  "", f"p99 ratio to the look-up: {c['p99_ratio_to_lookup']}; "
+                  f"snapshot build {c['snapshot_seconds']:.1f} s; "
                   f"ledger sync {c['sync_seconds']:.1f} s for {c['ledger_rows_from_lake']:,} decisions; "
                   f"ledger rows {c['ledger_rows']:,}; peak RSS {c['checks_peak_rss_gib']} GiB (checks), "
                   f"{c['snapshot_peak_rss_gib']} GiB (snapshot)", ""]

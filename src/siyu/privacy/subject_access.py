@@ -11,7 +11,6 @@ opened and are marked as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,27 +23,16 @@ from siyu.core.errors import SiyuError
 from siyu.core.identifiers import IdentifierType, stored_value
 from siyu.privacy.classification import field_class
 from siyu.privacy.consent_ledger import ConsentLedger
+from siyu.privacy.erasure_rewrite import lake_tables
 from siyu.privacy.landing import landing_vault
 from siyu.privacy.vault import VaultError
-from siyu.warehouse.lake import LAYERS, Lake
+from siyu.warehouse.lake import Lake
 
 #: Layers whose tables are per-person facts (ods is the raw copy of dwd; identity is read separately).
 PERSON_LAYERS = ("dwd", "dws", "ads", "models")
 #: JSON text columns opened into objects in the document.
 JSON_COLUMNS = frozenset({"properties", "traits", "context", "extra"})
 _LOOKUP_TYPES = ("one_id", *(t.value for t in IdentifierType))
-
-
-def lake_tables(lake: Lake, layers: tuple[str, ...] = LAYERS) -> Iterator[tuple[str, str, list[str]]]:
-    """(layer, table, data files) for every table folder of the given layers."""
-    for layer in layers:
-        base = lake.root / layer
-        if not base.is_dir():
-            continue
-        for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-            files = lake.files(layer, folder.name)
-            if files:
-                yield layer, folder.name, files
 
 
 def find_person_in_lake(lake: Lake, identifier_type: str, value: str) -> list[str]:
@@ -99,14 +87,17 @@ def subject_access(lake: Lake, identifier_type: str, value: str, *, ledger: Cons
         identifiers = _rows(con, lake.files("identity", "nodes"),
                             "SELECT identifier_type, identifier_value, one_id, first_seen FROM src "
                             "WHERE one_id IN (SELECT one_id FROM person_ids) ORDER BY 1, 2")
-        for layer, table, files in lake_tables(lake, PERSON_LAYERS):
+        for name, paths in lake_tables(lake):
+            if name.split("/")[0] not in PERSON_LAYERS:
+                continue
+            files = [str(p) for p in paths]
             rel = con.read_parquet(files, hive_partitioning=True, union_by_name=True)
             if "one_id" not in rel.columns:
                 continue
             order = " ORDER BY event_time, message_id" if {"event_time", "message_id"} <= set(rel.columns) else ""
             rows = _rows(con, files, f"SELECT * FROM src WHERE one_id IN (SELECT one_id FROM person_ids){order}")
             if rows:
-                tables[f"{layer}/{table}"] = rows
+                tables[name] = rows
         order_ids = sorted({r["order_id"] for r in tables.get("dwd/orders", []) if r.get("order_id")})
         if order_ids and lake.files("dwd", "order_items"):
             con.register("person_orders", con.sql("SELECT unnest($o) AS order_id", params={"o": order_ids}))
@@ -191,4 +182,4 @@ def write_access_document(document: dict[str, Any], out: Path) -> int:
     return len(data)
 
 
-__all__ = ["PERSON_LAYERS", "find_person_in_lake", "lake_tables", "subject_access", "write_access_document"]
+__all__ = ["PERSON_LAYERS", "find_person_in_lake", "subject_access", "write_access_document"]
