@@ -81,3 +81,17 @@ def test_purge_inactive_erases_the_idle_only(small_lake: Lake, tmp_path: Path) -
     left = set(pq.read_table(small_lake.files("ads", "profiles"), columns=["one_id"])["one_id"].to_pylist())
     assert left == {r["one_id"] for r in profiles.to_pylist()} - idle
     assert _run(small_lake, store_url, "purge-inactive", "--days", "25")["inactive_people"] == 0
+
+
+def test_export_files_listing_them_are_deleted(small_lake: Lake, tmp_path: Path) -> None:
+    from siyu.privacy.erasure_job import run_erasure
+
+    people = pq.read_table(small_lake.files("ads", "profiles"), columns=["one_id"])["one_id"].to_pylist()
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "with.csv").write_text("one_id,tier\n" + "\n".join(f"{p},gold" for p in people[:5]) + "\n")
+    (exports / "without.csv").write_text("one_id,tier\n" + "\n".join(f"{p},gold" for p in people[5:10]) + "\n")
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        outcome = run_erasure(small_lake, store, [f"one_id:{people[2]}"], requested_by="test", exports=exports)
+    assert outcome.clean and outcome.report["export_files_deleted"] == 1
+    assert not (exports / "with.csv").exists() and (exports / "without.csv").exists()

@@ -85,6 +85,14 @@ def _default_spool() -> Path | None:
     return path if path.exists() else None
 
 
+def _default_exports() -> Path | None:
+    """The service's export folder (SIYU_HOME/exports), where segment export files wait to be downloaded."""
+    from siyu.core.config import get_settings
+
+    path = Path(get_settings().home) / "exports"
+    return path if path.is_dir() else None
+
+
 SpoolOpt = Annotated[Path | None, typer.Option("--spool", help="The collector's spool to erase from too "
                                                "(default: SIYU_SPOOL_PATH or SIYU_HOME/spool.db when it exists).")]
 
@@ -108,13 +116,14 @@ def _erase(lake: Path, store: str | None, identifiers: list[str], *, reason: str
     with open_store_or_fail(store) as opened:
         try:
             outcome = run_erasure(Lake(lake), opened, identifiers, requested_by=cli_actor(), reason=reason,
-                                  requested_at=asked, spool=spool or _default_spool())
+                                  requested_at=asked, spool=spool or _default_spool(), exports=_default_exports())
         except SiyuError as exc:
             fail(exc)
     report = outcome.report
     info = {"request": outcome.request_id, "people": outcome.people, "unknown": len(outcome.unknown),
             "rows_removed": report["lake"]["rows_removed"], "files_rewritten": report["lake"]["files_rewritten"],
             "spool_rows": report["spool_rows"], "consent_rows": report["ledger_rows"],
+            "export_files_deleted": report.get("export_files_deleted", 0),
             "audit_entries_kept": report["store_traces"]["audit_log_retained"],
             "shared_identifiers_kept": report["shared_kept"], "trace_scan": "clean" if outcome.clean else "TRACES",
             "seconds": report["seconds"]}

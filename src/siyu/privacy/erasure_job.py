@@ -49,9 +49,10 @@ class ErasureOutcome:
 
 
 def run_erasure(lake: Lake, store: Store, identifiers: Sequence[str], *, requested_by: str, reason: str = "request",
-                requested_at: datetime | None = None, spool: Path | None = None, scan: bool = True,
-                subjects: ErasureSubjects | None = None) -> ErasureOutcome:
-    """Erase the people named by ``identifiers`` (``type:value``) everywhere and prove it."""
+                requested_at: datetime | None = None, spool: Path | None = None, exports: Path | None = None,
+                scan: bool = True, subjects: ErasureSubjects | None = None) -> ErasureOutcome:
+    """Erase the people named by ``identifiers`` (``type:value``) everywhere and prove it. ``exports``: a folder
+    of segment export files (the service's); files that list any of them are deleted (they are outputs)."""
     subjects = subjects or resolve_subjects(lake, identifiers)
     if not subjects.one_ids:
         raise SiyuError(f"nobody to erase: {len(subjects.unknown)} identifier(s) match no person",
@@ -66,8 +67,12 @@ def run_erasure(lake: Lake, store: Store, identifiers: Sequence[str], *, request
         report["lake"] = lake_report.as_dict()
         report["ledger_rows"] = ConsentLedger(store).erase(sorted(subjects.identifiers), sorted(subjects.one_ids))
         report["store_traces"] = store_traces(store, subjects)
+        roots: list[Lake | Path] = [lake]
+        if exports is not None and exports.is_dir():
+            report["export_files_deleted"] = delete_exports_with(exports, subjects)
+            roots.append(exports)
         if scan:
-            traces = scan_for_traces(lake, sorted(subjects.needles),
+            traces = scan_for_traces(roots, sorted(subjects.needles),
                                      spool_paths=[spool] if spool is not None and spool.exists() else [])
             report["scan"] = traces.as_dict()
             clean = traces.clean and report["store_traces"]["consent_ledger"] == 0
@@ -88,6 +93,15 @@ def run_erasure(lake: Lake, store: Store, identifiers: Sequence[str], *, request
              rows=lake_report.rows_removed, files=lake_report.files_rewritten, clean=clean,
              seconds=report["seconds"])
     return ErasureOutcome(request_id, len(subjects.one_ids), dict(subjects.unknown), clean, report)
+
+
+def delete_exports_with(folder: Path, subjects: ErasureSubjects) -> int:
+    """Delete the export files under ``folder`` that hold any of the people; returns how many."""
+    found = scan_for_traces([folder], sorted(subjects.needles), duckdb_files=[])
+    doomed = {Path(h.path) for h in found.hits if h.kind in ("parquet", "file")}
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return len(doomed)
 
 
 def store_traces(store: Store, subjects: ErasureSubjects) -> dict[str, int]:
@@ -134,4 +148,5 @@ def inactive_people(lake: Lake, days: int = INACTIVE_DAYS) -> tuple[list[str], d
     return [str(r[0]) for r in rows], day
 
 
-__all__ = ["INACTIVE_DAYS", "ErasureOutcome", "inactive_people", "run_erasure", "store_traces"]
+__all__ = ["INACTIVE_DAYS", "ErasureOutcome", "delete_exports_with", "inactive_people", "run_erasure",
+           "store_traces"]
