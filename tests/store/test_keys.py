@@ -154,3 +154,20 @@ def test_invalid_keys_are_refused_with_a_clear_value_error(store: Store, kwargs:
         create_key(store, **kwargs)  # type: ignore[arg-type]
     assert isinstance(caught.value, StoreInputError)
     assert list_keys(store, include_revoked=True) == []
+
+
+def test_keys_that_may_read_personal_data_are_capped(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from siyu.core.config import get_settings
+
+    monkeypatch.setenv("SIYU_MAX_PII_KEYS", "2")
+    get_settings.cache_clear()
+    try:
+        first, _ = create_key(store, kind="user", name="admin 1", role="admin")
+        create_key(store, kind="user", name="admin 2", role="admin")
+        with pytest.raises(StoreInputError, match="limit 2"):
+            create_key(store, kind="user", name="admin 3", role="admin")
+        create_key(store, kind="user", name="analyst", role="analyst")  # masked roles are not capped
+        revoke_key(store, first.key_id)
+        create_key(store, kind="user", name="admin 3", role="admin")  # a revoked key frees its place
+    finally:
+        get_settings.cache_clear()

@@ -14,6 +14,7 @@ from enum import StrEnum
 from fastapi import Request
 
 from siyu.api.errors import ApiError
+from siyu.store.keys import PII_ROLES
 
 
 class Permission(StrEnum):
@@ -35,7 +36,7 @@ class Permission(StrEnum):
 #: audit log) but no customer data; only admins see unmasked identifiers.
 PERMISSIONS: dict[Permission, frozenset[str]] = {
     Permission.READ_PROFILES: frozenset({"admin", "analyst", "operator"}),
-    Permission.READ_PII: frozenset({"admin"}),
+    Permission.READ_PII: PII_ROLES,
     Permission.READ_EVENTS: frozenset({"admin", "analyst", "operator"}),
     Permission.READ_SEGMENTS: frozenset({"admin", "analyst", "operator"}),
     Permission.WRITE_SEGMENTS: frozenset({"admin", "operator"}),

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
         default=7, ge=1, description="How long the collector remembers a messageId to drop retried copies."
     )
     max_batch_bytes: int = Field(default=500 * 1024, description="Segment's per-request (batch) size limit.")
+    max_pii_keys: int = Field(default=10, ge=1, description="Active API keys whose role may read personal data "
+                              "unmasked (the source reports: sensitive-data access for 10 people or fewer).")
 
 
 @lru_cache(maxsize=1)

@@ -21,9 +21,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from siyu.core.config import get_settings
 from siyu.store.db import Store
 from siyu.store.errors import NotFound, StoreInputError, check_text
 from siyu.store.models import ApiKey, utcnow
@@ -49,6 +50,9 @@ class Role(StrEnum):
     OPERATOR = "operator"
     AUDITOR = "auditor"
 
+
+#: Roles whose keys read personal data unmasked (the PII grant); their active keys are capped (max_pii_keys).
+PII_ROLES = frozenset({Role.ADMIN.value})
 
 class KeyKind(StrEnum):
     """``write``: sends events for one source. ``user``: calls the API with a role."""
@@ -125,6 +129,8 @@ def create_key(store: Store, *, kind: KeyKind | str, name: str, role: Role | str
     check_text(description, "description", 2000)
     if created_by is not None:
         check_text(created_by, "created_by", 128)
+    if key_role is not None and key_role.value in PII_ROLES:
+        _check_pii_cap(store)
     for _ in range(5):  # 48-bit key ids: a collision is astronomically rare, but cheap to survive
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         row = ApiKey(key_id=key_id, name=name, kind=key_kind.value, role=key_role.value if key_role else None,
@@ -137,6 +143,18 @@ def create_key(store: Store, *, kind: KeyKind | str, name: str, role: Role | str
             continue
         return _info(row), f"sy_{_PREFIX[key_kind.value]}_{key_id}_{secret}"
     raise RuntimeError("could not allocate a unique key id")
+
+
+def _check_pii_cap(store: Store) -> None:
+    """Refuse a new key that could read personal data unmasked when ``max_pii_keys`` such keys are active."""
+    limit = get_settings().max_pii_keys
+    with store.session() as session:
+        active = session.scalar(select(func.count()).select_from(ApiKey).where(
+            ApiKey.role.in_(sorted(PII_ROLES)), ApiKey.revoked_at.is_(None))) or 0
+    if active >= limit:
+        raise StoreInputError(f"{active} active keys may already read personal data (limit {limit}, "
+                              "SIYU_MAX_PII_KEYS): revoke one first, or give the new key another role",
+                              input_name="role")
 
 
 class _Cache:
