@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from siyu.api.auth import PERMISSIONS, Permission
+from siyu.core.config import Settings
 from siyu.privacy.classification import (
     FIELDS,
     MAX_PII_READERS,
@@ -72,4 +73,5 @@ def test_nothing_the_api_masks_today_is_classed_lower() -> None:
 def test_the_pii_grant_is_the_apis_and_held_by_few() -> None:
     assert Permission.READ_PII.value == PII_READ_GRANT
     assert MAX_PII_READERS <= 10
+    assert Settings.model_fields["max_pii_keys"].default == MAX_PII_READERS  # the cap keys enforce
     assert len(PERMISSIONS[Permission.READ_PII]) <= len(PERMISSIONS[Permission.READ_PROFILES])

@@ -88,7 +88,7 @@ RULES: MappingProxyType[DataClass, ClassRule] = MappingProxyType({
 #: The grant that lets a caller read sensitive and core fields unmasked (``siyu.api.auth.Permission``).
 PII_READ_GRANT = "read_pii"
 #: Upper bound on people holding :data:`PII_READ_GRANT`; RBAC should refuse to grant it beyond this.
-MAX_PII_READERS = 10
+MAX_PII_READERS = 10  # the default of SIYU_MAX_PII_KEYS, which siyu.store.keys.create_key enforces
 
 
 class PiiKind(StrEnum):
