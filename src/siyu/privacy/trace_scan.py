@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +42,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from siyu.core.config import get_settings
+from siyu.warehouse.engine.duckdb_engine import total_memory_gib
 from siyu.warehouse.lake import LOCK_FILE, Lake
 
 #: Text files larger than this are searched in chunks.
@@ -122,9 +126,12 @@ def _rows_with_needles(con: duckdb.DuckDBPyConnection, source: str, columns: lis
     brute = con.execute(
         f"SELECT s.{_F}, s.{_R}, n.needle FROM (SELECT {_F}, {_R}, {text} AS txt FROM {source}) AS s "
         "JOIN trace_brute AS n ON contains(s.txt, n.needle)", params).fetchall()
+    # The words of 25M rows are billions: they must stream past a hash of the (few) keys, never be the build
+    # side of a join, so they are filtered with IN first and joined to their needles only when they matched.
     keyed = con.execute(
-        f"SELECT DISTINCT w.{_F}, w.{_R}, k.needle FROM (SELECT {_F}, {_R}, unnest(regexp_extract_all({text}, "
-        f"'[A-Za-z0-9]{{{KEY_MIN},}}')) AS word FROM {source}) AS w JOIN trace_keys AS k ON k.key = w.word",
+        f"SELECT DISTINCT w.{_F}, w.{_R}, k.needle FROM (SELECT * FROM (SELECT {_F}, {_R}, "
+        f"unnest(regexp_extract_all({text}, '[A-Za-z0-9]{{{KEY_MIN},}}')) AS word FROM {source}) AS u "
+        "WHERE u.word IN (SELECT key FROM trace_keys)) AS w JOIN trace_keys AS k ON k.key = w.word",
         params).fetchall()
     return brute + keyed
 
@@ -277,8 +284,14 @@ def scan_for_traces(roots: Lake | str | Path | Sequence[Lake | str | Path], need
     items = roots if isinstance(roots, Sequence) and not isinstance(roots, str) else [roots]
     lakes = [r if isinstance(r, Lake) else Lake(r) for r in items]
     con = duckdb.connect()
+    spill = tempfile.mkdtemp(prefix="siyu-trace-")
     try:
         con.execute("SET enable_progress_bar = false")
+        # Bounded like the engine (half the machine unless configured) and allowed to spill, so a large lake
+        # makes the scan slower, never the machine run out of memory.
+        con.execute("SET memory_limit = $m", {"m": get_settings().duckdb_memory_limit or
+                                               f"{max(1, int(total_memory_gib() * 0.5))}GB"})
+        con.execute("SET temp_directory = $t", {"t": spill})
         keys = {n: _key(n) for n in wanted} if len(wanted) > BRUTE_MAX else {}
         brute = [n for n in wanted if keys.get(n) is None]
         con.register("trace_brute", pa.table({"needle": pa.array(brute, pa.string())}))
@@ -295,6 +308,7 @@ def scan_for_traces(roots: Lake | str | Path | Sequence[Lake | str | Path], need
                     _guarded(report, str(db), _scan_duckdb, con, db, report)
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     for sp in spool_paths:
         if Path(sp).exists():
             _guarded(report, str(sp), _scan_spool, Path(sp), wanted, report)

@@ -29,7 +29,7 @@ class DuckDBEngine:
         # Leave room for the Python side (OneID, landing): DuckDB alone would take 80% of the machine.
         settings = get_settings()
         self.con.execute("SET memory_limit = $m", {"m": memory_limit or settings.duckdb_memory_limit or
-                                                    f"{max(1, int(_total_memory_gib() * 0.5))}GB"})
+                                                    f"{max(1, int(total_memory_gib() * 0.5))}GB"})
         self._spill = tempfile.mkdtemp(prefix="siyu-duckdb-")
         self.con.execute("SET temp_directory = $t", {"t": self._spill})
         weakref.finalize(self, shutil.rmtree, self._spill, True)
@@ -89,7 +89,8 @@ class DuckDBEngine:
         shutil.rmtree(self._spill, ignore_errors=True)
 
 
-def _total_memory_gib() -> float:
+def total_memory_gib() -> float:
+    """This machine's memory in GiB (8 when the system does not say)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError, AttributeError):
