@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from siyu.core.config import get_settings
+from siyu.core.identifiers import IdentifierType
 from siyu.warehouse.engine.duckdb_engine import total_memory_gib
 from siyu.warehouse.lake import LOCK_FILE, Lake
 
@@ -112,8 +113,14 @@ def _table_name(root: Path, f: Path) -> str:
     return "/".join(parts) or "."
 
 
+#: ``type:`` prefixes of needles: their words ("wecom", "external", "userid") are in every row's JSON, so a
+#: needle's key is taken from what follows the prefix.
+_TYPE_PREFIXES = tuple(f"{t}:" for t in ("one_id", *(i.value for i in IdentifierType)))
+
+
 def _key(needle: str) -> str | None:
-    words = _WORD.findall(needle)
+    value = needle[needle.index(":") + 1:] if needle.startswith(_TYPE_PREFIXES) else needle
+    words = _WORD.findall(value)
     key = max(words, key=len) if words else ""
     return key if len(key) >= KEY_MIN else None
 
