@@ -188,7 +188,7 @@ class Spool:
             self._wconn.execute("INSERT OR IGNORE INTO meta VALUES ('spool_id', ?)", (uuid.uuid4().hex[:8],))
             self._wconn.execute("COMMIT")
         if created:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         self.spool_id: str = self._wconn.execute("SELECT value FROM meta WHERE key = 'spool_id'").fetchone()[0]
         self._rconn = self._connect()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -440,7 +440,8 @@ def _check_item(it: SpoolItem) -> None:
         raise ValueError("an accepted SpoolItem needs a non-empty message_id")
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or create in ``folder`` durable (fsync the directory itself)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from siyu.collect.spool import fsync_dir
 from siyu.warehouse.lake import LAYERS, Lake
 
 #: Characters of a token; a needle is looked for in text only if it is one whole token (see ``text_needle``).
@@ -195,7 +196,7 @@ def rewrite_files(matches: dict[str, np.ndarray], *, workers: int = 2) -> dict[s
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         removed = list(pool.map(lambda kv: rewrite_without(Path(kv[0]), kv[1]), items))
     for folder in {Path(f).parent for f, _ in items}:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     return {f: n for (f, _), n in zip(items, removed, strict=True)}
 
 
@@ -209,14 +210,6 @@ def remove_leftovers(lake: Lake) -> int:
                 p.unlink(missing_ok=True)
                 n += 1
     return n
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- _state: identity state and build manifests ---------------------------------------------------------------
