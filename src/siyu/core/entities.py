@@ -58,5 +58,12 @@ ENTITIES: dict[str, EntitySpec] = {
             ("campaign_id", pa.string()), ("name", pa.string()), ("channel", pa.string()),
             ("start_date", pa.date32()), ("end_date", pa.date32()), ("cost", pa.float64()),
             ("is_ab_test", pa.bool_())), ("campaign_id",)),
+        EntitySpec("spend", "Marketing spend per day, channel and campaign (投放/营销费用); CAC reads it", _schema(
+            ("date", pa.date32()), ("channel", pa.string()), ("campaign_id", pa.string()),
+            ("purpose", pa.string()), ("amount", pa.float64())), ("date", "channel", "campaign_id", "purpose")),
+        EntitySpec("experiment_assignments", "Who got which variant of an A/B test (实验分组), from an A/B tool",
+                   _schema(("experiment_id", pa.string()), ("unit_type", pa.string()), ("unit_value", pa.string()),
+                           ("variant", pa.string()), ("assigned_at", TS)),
+                   ("experiment_id", "unit_type", "unit_value")),
     )
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -61,6 +62,7 @@ class ChunkResult:
     identifiers: int
     tablet_persons: int
     ab: dict[str, float] = field(default_factory=dict)
+    acquired: list[list[int]] = field(default_factory=list)  # [channel][day] persons acquired in the window
     files: list[str] = field(default_factory=list)
 
 
@@ -92,7 +94,9 @@ def run_chunk(ctx: Context, job: ChunkJob) -> ChunkResult:
     root, name = ctx.out_dir, part_name(job.index)
     files = [root / "events" / f"{name}.jsonl.gz"]
     write_lines_gz(files[0], out.lines)
-    for entity, cols in (("orders", rows.orders), ("order_items", rows.items), ("customer_staff", rows.customer_staff)):
+    assignments = _assignments(pe, cat, touches)
+    for entity, cols in (("orders", rows.orders), ("order_items", rows.items), ("customer_staff", rows.customer_staff),
+                         ("experiment_assignments", assignments)):
         path = root / "entities" / entity / f"{name}.parquet"
         write_table(path, entity_table(entity, cols, ctx.start_ms))
         files.append(path)
@@ -109,7 +113,26 @@ def run_chunk(ctx: Context, job: ChunkJob) -> ChunkResult:
         index=job.index, n=job.n, counts=out.counts, gb_lines=out.gb_lines,
         touches=np.bincount(touches.campaign, minlength=len(cat.campaigns)).tolist(),
         orders=len(orders.person), identifiers=len(types), tablet_persons=int((pe.tablet >= 0).sum()),
-        ab=ab, files=[str(f.relative_to(root)) for f in files])
+        ab=ab, acquired=_acquired(pe, ctx.days), files=[str(f.relative_to(root)) for f in files])
+
+
+def _assignments(pe: People, cat: Catalog, touches: Touches) -> dict[str, list[Any]]:
+    """The A/B tool's export: who was assigned to which variant of the A/B campaign, by WeCom contact id
+    (the eligible audience are identified WeCom contacts), assigned at the start of the send day."""
+    idx = np.flatnonzero(touches.ab_group > 0)
+    ab = cat.ab_campaign
+    return {"experiment_id": [ab.campaign_id] * len(idx), "unit_type": ["wecom_external_userid"] * len(idx),
+            "unit_value": [pe.ext[i] for i in idx.tolist()],
+            "variant": ["treatment" if touches.ab_group[i] == 2 else "control" for i in idx.tolist()],
+            "assigned_at": [float(ab.send_day)] * len(idx)}
+
+
+def _acquired(pe: People, days: int) -> list[list[int]]:
+    """Persons acquired in the window, per acquisition channel and day (for the spend entity)."""
+    inside = (pe.acq >= 0) & (pe.acq < days)
+    counts = np.zeros((len(ACQ_CHANNELS), days), dtype=np.int64)
+    np.add.at(counts, (pe.channel[inside], pe.acq[inside].astype(np.int64)), 1)
+    return counts.tolist()
 
 
 def _persons_table(ctx: Context, pe: People, orders: Orders, touches: Touches) -> pa.Table:

@@ -13,6 +13,14 @@ from typing import Any
 #: Public acquisition channels and their weights (sum to 1).
 ACQ_CHANNELS: tuple[str, ...] = ("douyin", "xiaohongshu", "store_qr", "package_card", "official_account_search")
 ACQ_WEIGHTS: tuple[float, ...] = (0.26, 0.2, 0.26, 0.14, 0.14)
+#: Planted acquisition cost per person (CNY) of each channel: the spend entity books this for every
+#: person acquired that day, so the true CAC of a channel is exactly this number.
+ACQ_UNIT_COST: tuple[float, ...] = (28.0, 22.0, 6.0, 3.0, 9.0)
+#: NPS survey after an order: share of orders surveyed and the planted distribution of scores 0..10.
+#: The planted NPS is 100 × (P(9..10) − P(0..6)) = 100 × (0.42 − 0.22) = 20.
+NPS_SURVEY_RATE = 0.2
+NPS_SCORE_P: tuple[float, ...] = (0.02, 0.01, 0.01, 0.02, 0.02, 0.05, 0.09, 0.16, 0.20, 0.22, 0.20)
+NPS_SCORE_CUM: list[float] = [sum(NPS_SCORE_P[: k + 1]) for k in range(len(NPS_SCORE_P))]
 
 #: Probability of having each touchpoint (surface) given the acquisition channel, in the order
 #: app (brand app / H5), mini program, official account, WeCom.

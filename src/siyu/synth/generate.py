@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from siyu.synth.catalog import build_catalog
 from siyu.synth.chunk import ChunkJob, ChunkResult, Context, run_chunk
-from siyu.synth.config import DefectRates, TrueParams, WorldSummary
+from siyu.synth.config import ACQ_CHANNELS, ACQ_UNIT_COST, NPS_SCORE_P, DefectRates, TrueParams, WorldSummary
 from siyu.synth.writer import concat_parquet, write_lines_gb18030, write_static_entities, write_table
 
 GB_FILE = "wecom-export-gb18030.jsonl"
@@ -101,6 +101,7 @@ def generate_world(out_dir: Path, *, users: int = 20_000, days: int = 180, seed:
     summary = WorldSummary(out_dir=out, users=users, days=days, seed=seed)
     totals: dict[str, int] = {}
     touches = [0] * len(cat.campaigns)
+    acquired = np.zeros((len(ACQ_CHANNELS), days), dtype=np.int64)
     ab = {"eligible": 0.0, "treatment": 0.0, "ate_sum": 0.0}
     gb_lines: list[bytes] = []
     done = tablet_persons = 0
@@ -108,6 +109,7 @@ def generate_world(out_dir: Path, *, users: int = 20_000, days: int = 180, seed:
         for key, value in res.counts.items():
             totals[key] = totals.get(key, 0) + value
         touches = [a + b for a, b in zip(touches, res.touches, strict=True)]
+        acquired += np.asarray(res.acquired, dtype=np.int64).reshape(acquired.shape)
         for key in ab:
             ab[key] += res.ab[key]
         gb_lines.extend(res.gb_lines)
@@ -121,7 +123,7 @@ def generate_world(out_dir: Path, *, users: int = 20_000, days: int = 180, seed:
 
     gb_count = write_lines_gb18030(out / "events" / GB_FILE, gb_lines)
     summary.files.append(f"events/{GB_FILE}")
-    for path in write_static_entities(out / "entities", cat, start_ms, start, touches):
+    for path in write_static_entities(out / "entities", cat, start_ms, start, touches, acquired):
         summary.files.append(str(path.relative_to(out)))
     parts = out / "truth" / "_parts"
     write_table(parts / "identities-tablets.parquet", pa.table({
@@ -150,7 +152,7 @@ def generate_world(out_dir: Path, *, users: int = 20_000, days: int = 180, seed:
     summary.valid_events = summary.defects["valid_events"]
     summary.lines_written = totals.get("lines", 0) + gb_count
     _write_json(out / "truth" / "defects.json", {**summary.defects, "lines_written": summary.lines_written})
-    _write_json(out / "truth" / "params.json", _params(ctx, touches, ab, seed, start))
+    _write_json(out / "truth" / "params.json", _params(ctx, touches, ab, seed, start, acquired))
     summary.files += ["truth/identities.parquet", "truth/persons.parquet", "truth/params.json", "truth/defects.json"]
     return summary
 
@@ -161,7 +163,8 @@ def _write_json(path: Path, obj: object) -> None:
     os.replace(tmp, path)
 
 
-def _params(ctx: Context, touches: list[int], ab: dict[str, float], seed: int, start: date) -> dict[str, object]:
+def _params(ctx: Context, touches: list[int], ab: dict[str, float], seed: int, start: date,
+            acquired: np.ndarray) -> dict[str, object]:
     tp, cat = ctx.params, ctx.catalog
     abc = cat.ab_campaign
     window_start = start + timedelta(days=abc.send_day)
@@ -177,6 +180,17 @@ def _params(ctx: Context, touches: list[int], ab: dict[str, float], seed: int, s
             "effect_days": tp.effect_days, "audience_frac": c.audience_frac, "touched": k,
             "coupon_value": c.coupon_value, "is_ab_test": c.is_ab_test,
         } for c, k in zip(cat.campaigns, touches, strict=True)],
+        "acquisition_cost": {
+            "unit_cost": dict(zip(ACQ_CHANNELS, ACQ_UNIT_COST, strict=True)),
+            "acquired": dict(zip(ACQ_CHANNELS, acquired.sum(axis=1).tolist(), strict=True)),
+            "definition": "spend entity rows with purpose 'acquisition' book unit_cost per person acquired that "
+                          "day; acquired counts persons whose acquisition time falls inside the window",
+        },
+        "nps": {
+            "planted": round(100 * (sum(NPS_SCORE_P[9:]) - sum(NPS_SCORE_P[:7])), 9),
+            "score_p": list(NPS_SCORE_P),
+            "definition": "survey_answered (survey_type nps) the day after a surveyed order; scores drawn from score_p",
+        },
         "ab_test": {
             "campaign_id": abc.campaign_id, "lift": tp.ab_lift,
             "true_ate": round(ab["ate_sum"] / ab["eligible"], 12) if ab["eligible"] else None,

@@ -18,7 +18,20 @@ import numpy as np
 
 from siyu.synth.batch import EventBatch
 from siyu.synth.catalog import Catalog
-from siyu.synth.config import ACQ_CHANNELS, APP, MP, MP_APP_ID, OA, SERVER, TABLET, TIERS, WC, TrueParams
+from siyu.synth.config import (
+    ACQ_CHANNELS,
+    APP,
+    MP,
+    MP_APP_ID,
+    NPS_SCORE_CUM,
+    NPS_SURVEY_RATE,
+    OA,
+    SERVER,
+    TABLET,
+    TIERS,
+    WC,
+    TrueParams,
+)
 from siyu.synth.identity import LIBS, Stamper, phone_format
 from siyu.synth.purchases import Orders, Touches
 from siyu.synth.world import HOUR_CUM, INF, People
@@ -32,6 +45,9 @@ STATE_PREFIX = {"douyin": "dy_ad", "xiaohongshu": "xhs_note", "store_qr": "qr_st
 JOIN_SCENES = ("扫码入群", "邀请入群", "链接入群")
 REFUND_REASONS = ("不喜欢/不想要", "尺码/规格不合适", "质量问题", "收到商品破损", "其他")
 ORDER_CHANNELS = ("store", "app", "mini_program")
+#: Share of touches preceded by a failed attempt, per campaign channel (the reports saw WeCom above 15%).
+PUSH_FAILURE = {"wecom": 0.16, "sms": 0.04, "official_account": 0.02}
+UNSUBSCRIBE_RATE = 0.004
 CHANNEL_SURFACE = {"wecom": WC, "sms": SERVER, "official_account": OA}
 MINUTE = 1.0 / 1440.0
 
@@ -264,10 +280,23 @@ class Lifecycle:
         self.n_sends += 1
         send = f"SND{self.chunk:04d}{self.n_sends:07d}"
         props = {"send_id": send, "channel": c.channel, "campaign_id": c.campaign_id}
+        if self.py.random() < PUSH_FAILURE[c.channel] and t > 0.01:  # an earlier attempt that failed
+            self.n_sends += 1
+            failed = {"send_id": f"SND{self.chunk:04d}{self.n_sends:07d}", "channel": c.channel,
+                      "campaign_id": c.campaign_id}
+            self.track(p, s, t - 0.005, "message_sent", failed, phone=s == SERVER)
+            self.track(p, s, t - 0.004, "message_failed", dict(failed, reason="channel_error"), phone=s == SERVER)
+        self.track(p, s, max(t - 0.0001, 0.0), "message_sent", dict(props), phone=s == SERVER)
         self.track(p, s, t, "message_delivered", props, phone=s == SERVER)
-        if self.py.random() < 0.08 + 0.1 * c.effect:
+        clicked = self.py.random() < 0.08 + 0.1 * c.effect
+        if clicked or self.py.random() < 0.25:
+            self.track(p, s, self.soon(t, 0.05), "message_opened", dict(props), phone=s == SERVER)
+        if clicked:
             tc = self.soon(t, 0.1)
             self.track(p, s, tc, "message_clicked", dict(props), phone=s == SERVER)
+        if self.py.random() < UNSUBSCRIBE_RATE:
+            self.track(p, s, self.soon(t, 0.2), "unsubscribed", {"channel": c.channel, "campaign_id": c.campaign_id},
+                       phone=s == SERVER)
         if c.coupon_value > 0:
             tc = self.soon(t, 0.001)
             cs = SERVER if tc >= self.pe.reg_t[p] else s
@@ -310,6 +339,10 @@ class Lifecycle:
         if staff_id:
             props["staff_id"] = staff_id
         self.track(p, s, t, "order_paid", props)
+        if py.random() < NPS_SURVEY_RATE and t + 1 < self.D:  # an NPS survey the day after some orders
+            score = min(10, bisect.bisect_right(NPS_SCORE_CUM, py.random()))
+            self.track(p, SERVER if not pre else MP, t + 1, "survey_answered",
+                       {"survey_id": "nps_after_order", "survey_type": "nps", "score": score})
         if coupon:
             self.track(p, s, t + 1 / 86400, "coupon_redeemed", {"coupon_id": coupon[0], "order_id": oid})
         refunded = py.random() < self.tp.refund_rate

@@ -78,8 +78,9 @@ def entity_table(name: str, columns: dict[str, Any], start_ms: int) -> pa.Table:
 
 
 def write_static_entities(root: Path, cat: Catalog, start_ms: int, start_day: Any,
-                          campaign_touches: list[int]) -> list[Path]:
-    """products, content, staff, groups, campaigns (cost = fixed + touches x unit cost)."""
+                          campaign_touches: list[int], acquired: Any = None) -> list[Path]:
+    """products, content, staff, groups, campaigns (cost = fixed + touches x unit cost) and spend
+    (each campaign's cost on its start day; acquisition spend = planted unit cost x persons acquired)."""
     import datetime as dt
 
     out = []
@@ -102,12 +103,35 @@ def write_static_entities(root: Path, cat: Catalog, start_ms: int, start_day: An
             "cost": [round(c.fixed_cost + c.unit_cost * k, 2) for c, k in zip(cat.campaigns, campaign_touches,
                                                                              strict=True)],
             "is_ab_test": [c.is_ab_test for c in cat.campaigns]},
+        "spend": _spend(cat, start_day, campaign_touches, acquired),
     }
     for name, cols in tables.items():
         path = root / f"{name}.parquet"
         write_table(path, entity_table(name, cols, start_ms))
         out.append(path)
     return out
+
+
+def _spend(cat: Catalog, start_day: Any, campaign_touches: list[int], acquired: Any) -> dict[str, list[Any]]:
+    import datetime as dt
+
+    from siyu.synth.config import ACQ_CHANNELS, ACQ_UNIT_COST
+
+    cols: dict[str, list[Any]] = {"date": [], "channel": [], "campaign_id": [], "purpose": [], "amount": []}
+    for c, k in zip(cat.campaigns, campaign_touches, strict=True):
+        for key, value in (("date", start_day + dt.timedelta(days=c.send_day)), ("channel", c.channel),
+                           ("campaign_id", c.campaign_id), ("purpose", "campaign"),
+                           ("amount", round(c.fixed_cost + c.unit_cost * k, 2))):
+            cols[key].append(value)
+    if acquired is not None:
+        for ch, unit in enumerate(ACQ_UNIT_COST):
+            for day, n in enumerate(acquired[ch]):
+                if n:
+                    for key, value in (("date", start_day + dt.timedelta(days=day)), ("channel", ACQ_CHANNELS[ch]),
+                                       ("campaign_id", None), ("purpose", "acquisition"),
+                                       ("amount", round(unit * int(n), 2))):
+                        cols[key].append(value)
+    return cols
 
 
 def concat_parquet(parts: list[Path], dest: Path) -> int:
