@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from siyu.cli.collect_cmds import collect_app
+from siyu.cli.measure_cmds import measure_app
 from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt
 from siyu.cli.common import fail as _fail
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
@@ -32,6 +33,7 @@ app.add_typer(collect_app, name="collect")
 app.add_typer(keys_app, name="keys")
 app.add_typer(store_app, name="store")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(measure_app, name="measure")
 app.command()(serve)
 
 @app.command()
