@@ -20,7 +20,7 @@ def test_migrations_ship_inside_the_package() -> None:
     folder = resources.files("siyu.store") / "migrations"
     assert (folder / "env.py").is_file() and (folder / "script.py.mako").is_file()
     assert (folder / "versions" / "0001_initial.py").is_file()
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_fresh_upgrade_then_idempotent(store_url: str) -> None:

@@ -6,7 +6,7 @@ read them back aware. ``migrations/versions`` must match these models exactly �
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -14,8 +14,10 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
+    Double,
     Index,
     Integer,
     MetaData,
@@ -211,3 +213,71 @@ class ErasureRequest(Base):
     requested_by: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(String(64))
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AlertRecord(Base):
+    """One alert (预警): what was seen against what was expected, its messages, delivery and acknowledgement."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
+                      CheckConstraint("kind IN ('threshold', 'seasonal')", name="kind"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(63), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(63))
+    grp: Mapped[str] = mapped_column(String(256))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    observed: Mapped[float] = mapped_column(Double)
+    expected: Mapped[float | None] = mapped_column(Double)
+    deviation: Mapped[float | None] = mapped_column(Double)
+    zscore: Mapped[float | None] = mapped_column(Double)
+    severity: Mapped[str] = mapped_column(String(8))
+    message_zh: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str] = mapped_column(Text)
+    webhook: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class StrategyEffectRecord(Base):
+    """One operational action (运营动作) and its measured effect; ``tags`` is ``,a,b,`` for exact tag search."""
+
+    __tablename__ = "strategy_effects"
+    __table_args__ = (
+        CheckConstraint("kind IN ('journey', 'campaign', 'content', 'price', 'benefit', 'community', 'other')",
+                        name="kind"),
+        CheckConstraint("verification IN ('pending', 'verified', 'not_verified', 'inconclusive')",
+                        name="verification"),
+        CheckConstraint("users_covered IS NULL OR users_covered >= 0", name="users_covered"),
+        CheckConstraint("p_value IS NULL OR (p_value >= 0 AND p_value <= 1)", name="p_value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    users_covered: Mapped[int | None] = mapped_column(Integer)
+    segment: Mapped[str | None] = mapped_column(String(63))
+    metric: Mapped[str] = mapped_column(String(63), index=True)
+    baseline_start: Mapped[date | None] = mapped_column(Date)
+    baseline_end: Mapped[date | None] = mapped_column(Date)
+    after_start: Mapped[date | None] = mapped_column(Date)
+    after_end: Mapped[date | None] = mapped_column(Date)
+    scope: Mapped[str | None] = mapped_column(String(63))
+    kpi_before: Mapped[float | None] = mapped_column(Double)
+    kpi_after: Mapped[float | None] = mapped_column(Double)
+    kpi_change: Mapped[float | None] = mapped_column(Double)
+    verification: Mapped[str] = mapped_column(String(16))
+    test: Mapped[str | None] = mapped_column(String(64))
+    p_value: Mapped[float | None] = mapped_column(Double)
+    experiment: Mapped[str | None] = mapped_column(String(128))
+    author: Mapped[str] = mapped_column(String(128))
+    tags: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    evaluated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
