@@ -24,6 +24,8 @@ def _progress_import(world: Path, lake_dir: Path) -> Any:
 def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "duckdb") -> dict[str, Any]:
     """Run the whole foundation once and print what it found; returns the summary as a dict."""
     from siyu.cli.profile_cmds import default_tag_defs
+    from siyu.measure.report import write_report
+    from siyu.measure.report_build import build_report_data
     from siyu.profile.lifecycle import STAGES
     from siyu.profile.tags.build import build_tags
     from siyu.synth import generate_world
@@ -58,6 +60,11 @@ def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "
     with console.status("profiles: RFM, lifecycle, tiers and the example tags"):
         tags = build_tags(lake, default_tag_defs(), engine)
     timings["tags"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with console.status("the measurement report: KPIs, funnel, cohorts, paths, attribution, A/B test"):
+        report_path = write_report(build_report_data(lake, engine, title="siyu demo · 效果追踪报告"),
+                                   out_dir / "report.html")
+    timings["report"] = time.perf_counter() - t0
 
     truth = pq.read_table(world / "truth" / "identities.parquet")
     id_map = pq.read_table(lake.files("ads", "id_map"))
@@ -100,4 +107,6 @@ def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "
     out.print(kv_table("seconds", {k: f"{v:.1f}" for k, v in timings.items()}))
     out.print(f"lake: {lake_dir}  ·  next: siyu quality --lake {lake_dir}  ·  siyu tags list --lake {lake_dir}")
     out.print(f"        siyu segment size 'lifecycle = \"silent\" and has_tag(\"high_value\")' --lake {lake_dir}")
-    return {"summary": summary, "score": score, "timings": timings}
+    out.print(f"report: {report_path}  (open it in a browser; it works offline)  ·  "
+              f"siyu measure kpi list  ·  siyu report --lake {lake_dir} --out report.html --lang en")
+    return {"summary": summary, "score": score, "timings": timings, "report": report_path}

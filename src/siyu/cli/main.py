@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 
 from siyu.cli.collect_cmds import collect_app
-from siyu.cli.measure_cmds import measure_app
 from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt
 from siyu.cli.common import fail as _fail
+from siyu.cli.measure_cmds import measure_app
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
 from siyu.cli.privacy_cmds import privacy_app
 from siyu.cli.profile_cmds import profile_app, segment_app, tags_app
@@ -56,6 +56,27 @@ def synth(
 
         summary = generate_world(out_dir, users=users, days=days, seed=seed, progress=on_progress)
     out.print(kv_table("synth", {k: v for k, v in summary.__dict__.items() if not isinstance(v, dict)}))
+
+
+@app.command()
+def report(
+    lake: LakeOpt,
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
+    lang: Annotated[str, typer.Option("--lang", help="zh (default) or en.")] = "zh",
+    title: Annotated[str | None, typer.Option("--title", help="Page title.")] = None,
+    engine: EngineOpt = "duckdb",
+) -> None:
+    """Write the measurement report: one self-contained HTML file (charts included; opens offline)."""
+    from siyu.measure.report import write_report
+    from siyu.measure.report_build import build_report_data
+
+    try:
+        with console.status("KPIs, funnel, cohorts, paths, attribution, experiments, heatmap, alerts"):
+            data = build_report_data(Lake(lake), engine, title=title)
+            path = write_report(data, out_file, lang=lang)
+    except SiyuError as exc:
+        _fail(exc)
+    out.print(f"report: {path}")
 
 
 @app.command("import")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from siyu.core.entities import ENTITIES
+from siyu.core.errors import SiyuError
 from siyu.profile.views import register_profile_sources
 from siyu.warehouse.engine import Engine
 from siyu.warehouse.lake import Lake
@@ -129,6 +130,9 @@ FROM events WHERE event = 'survey_answered'
 
 def register_kpi_sources(eng: Engine, lake: Lake) -> None:
     """Register the profile views, then the KPI sources as views named ``kpi_<source>``."""
+    if not lake.exists("dwd", "events") or not lake.exists("dws", "user_daily"):
+        raise SiyuError(f"no built lake at {lake.root}: run `siyu import` and `siyu build` first",
+                        code="lake_not_built", input_name="--lake")
     register_profile_sources(eng, lake)
     for entity, schema in (("staff", ENTITIES["staff"].schema), ("spend", ENTITIES["spend"].schema)):
         table = f"entities_{entity}"
