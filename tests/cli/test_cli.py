@@ -85,6 +85,7 @@ def test_errors_are_clear_and_not_tracebacks(tmp_path: Path) -> None:
 def test_demo_runs_small(tmp_path: Path) -> None:
     out = run("demo", "--users", "500", "--days", "20", "--out", str(tmp_path / "demo"))
     assert "OneID pairwise precision" in out and "found /" in out and "planted" in out
+    assert "report:" in out and (tmp_path / "demo" / "report.html").stat().st_size > 100_000  # ECharts inside
 
 
 def test_quality_per_load_counts_redeliveries_from_earlier_loads(tmp_path: Path) -> None:
