@@ -186,3 +186,19 @@ def kpi_drill(
     for r in rows:
         result.add_row(*(_fmt(k, v) for k, v in r.items()))
     console.print(result)
+
+
+# The analyses' commands live in their own modules; registered here so `siyu measure --help` lists them all.
+from siyu.cli.alert_cmds import alerts_app, effects_app  # noqa: E402
+from siyu.cli.analysis_cmds import cohorts, funnel, heatmap, paths  # noqa: E402
+from siyu.cli.attribution_cmds import attribution  # noqa: E402
+from siyu.cli.experiment_cmds import experiment_app  # noqa: E402
+
+measure_app.command("funnel")(funnel)
+measure_app.command("cohorts")(cohorts)
+measure_app.command("paths")(paths)
+measure_app.command("heatmap")(heatmap)
+measure_app.command("attribution")(attribution)
+measure_app.add_typer(experiment_app, name="experiment")
+measure_app.add_typer(alerts_app, name="alerts")
+measure_app.add_typer(effects_app, name="effects")

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     max_batch_bytes: int = Field(default=500 * 1024, description="Segment's per-request (batch) size limit.")
     max_pii_keys: int = Field(default=10, ge=1, description="Active API keys whose role may read personal data "
                               "unmasked (the source reports: sensitive-data access for 10 people or fewer).")
+    alert_webhook_url: str | None = Field(
+        default=None, description="Where `siyu measure alerts run` POSTs new alerts (预警推送); unset: no webhook."
+    )
+    alert_webhook_secret: str | None = Field(
+        default=None, description="HMAC-SHA256 key that signs alert webhook bodies (X-Siyu-Signature)."
+    )
 
 
 @lru_cache(maxsize=1)
