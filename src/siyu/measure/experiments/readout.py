@@ -42,13 +42,13 @@ WITH a AS (
 )
 SELECT a.variant, a.one_id,
        CAST(count(DISTINCT CASE WHEN o.paid_at >= a.assigned_at
-                                 AND o.paid_at < a.assigned_at + INTERVAL ({days}) DAY THEN o.order_id END) AS BIGINT)
+                                 AND o.paid_at < a.assigned_at + INTERVAL {days} DAY THEN o.order_id END) AS BIGINT)
            AS orders,
        CAST(coalesce(sum(CASE WHEN o.paid_at >= a.assigned_at
-                               AND o.paid_at < a.assigned_at + INTERVAL ({days}) DAY THEN o.amount END), 0) AS DOUBLE)
+                               AND o.paid_at < a.assigned_at + INTERVAL {days} DAY THEN o.amount END), 0) AS DOUBLE)
            AS revenue,
        CAST(coalesce(sum(CASE WHEN o.paid_at < a.assigned_at
-                               AND o.paid_at >= a.assigned_at - INTERVAL ({days}) DAY THEN o.amount END), 0) AS DOUBLE)
+                               AND o.paid_at >= a.assigned_at - INTERVAL {days} DAY THEN o.amount END), 0) AS DOUBLE)
            AS pre_revenue
 FROM a LEFT JOIN orders AS o ON o.one_id = a.one_id
 GROUP BY a.variant, a.one_id, a.unit_type, a.unit_value
