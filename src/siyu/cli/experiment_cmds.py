@@ -28,14 +28,6 @@ if TYPE_CHECKING:
 experiment_app = typer.Typer(help="A/B tests (AB测试): read out, list, size (样本量), assign (分流).",
                              no_args_is_help=True)
 
-#: The experiments in the assignment export; a fixed query, nothing typed by the user reaches it.
-_LIST_SQL = """
-SELECT experiment_id, variant, count(*) AS units, min(assigned_at) AS first_assigned,
-       max(assigned_at) AS last_assigned
-FROM experiment_assignments GROUP BY experiment_id, variant ORDER BY experiment_id, variant
-"""
-
-
 def _engine(engine: str, lake: Path) -> Engine:
     from siyu.measure.experiments.readout import register_experiment_sources
     from siyu.warehouse.engine import open_engine
@@ -111,7 +103,9 @@ def _g(x: float) -> str:
 def experiment_list(lake: LakeOpt, engine: EngineOpt = "duckdb", as_json: JsonOpt = False) -> None:
     """The experiments in the imported assignment export, with units per variant."""
     try:
-        got = _engine(engine, lake).query(_LIST_SQL).to_pylist()
+        from siyu.measure.experiments.readout import list_experiments
+
+        got = list_experiments(_engine(engine, lake)).to_pylist()
     except SiyuError as exc:
         fail(exc)
     if as_json:

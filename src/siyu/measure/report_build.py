@@ -82,11 +82,10 @@ def kpi_section(eng: Engine, catalogue: dict[str, MetricDefinition], month: date
 
 def experiment_section(eng: Engine, lake: Lake) -> ExperimentSection | None:
     """Every experiment in the imported assignments: conversion (absolute lift) and revenue per person."""
-    from siyu.measure.experiments.readout import read_experiment, register_experiment_sources
+    from siyu.measure.experiments.readout import list_experiments, read_experiment, register_assignments
 
-    register_experiment_sources(eng, lake)
-    ids = [r["experiment_id"] for r in eng.query(
-        "SELECT DISTINCT experiment_id FROM experiment_assignments ORDER BY 1").to_pylist()]
+    register_assignments(eng, lake)  # the profile views are registered already, with the KPI sources
+    ids = sorted({r["experiment_id"] for r in list_experiments(eng).to_pylist()})
     results = []
     for exp in ids:
         try:

@@ -82,12 +82,29 @@ class Readout:
                 "revenue_cuped": self.revenue_cuped.to_dict() if self.revenue_cuped else None}
 
 
+LIST_SQL = """
+SELECT experiment_id, variant, count(*) AS units, min(assigned_at) AS first_assigned,
+       max(assigned_at) AS last_assigned
+FROM experiment_assignments GROUP BY experiment_id, variant ORDER BY experiment_id, variant
+"""
+
+
 def register_experiment_sources(eng: Engine, lake: Lake) -> None:
     """The profile views plus the ``experiment_assignments`` entity (empty when none was imported)."""
     register_profile_sources(eng, lake)
+    register_assignments(eng, lake)
+
+
+def register_assignments(eng: Engine, lake: Lake) -> None:
+    """Only the ``experiment_assignments`` entity, for an engine whose profile views are registered already."""
     spec = ENTITIES["experiment_assignments"]
     eng.register("experiment_assignments", lake.files("ods", "entities_experiment_assignments"),
                  lake.schema("ods", "entities_experiment_assignments") or spec.schema)
+
+
+def list_experiments(eng: Engine) -> pa.Table:
+    """The experiments in the assignment export: units and first/last assignment per variant."""
+    return eng.query(LIST_SQL)
 
 
 def experiment_units(eng: Engine, experiment_id: str, window_days: int = 14) -> pa.Table:
