@@ -21,12 +21,11 @@ from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import delete, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from siyu.core.logs import get_logger
 from siyu.privacy.consent import ConsentDecision, counts_sql
-from siyu.store.db import Store
+from siyu.store.db import Store, insert_ignoring_duplicates
 from siyu.store.models import ConsentRecord, utcnow
 from siyu.warehouse.lake import Lake
 
@@ -53,7 +52,7 @@ class ConsentLedger:
         rows = [{**asdict(d), "recorded_at": now, "recorded_by": recorded_by[:128]} for d in decisions]
         new = 0
         # One statement for every chunk (compiled once); SQLAlchemy batches the rows ("insertmanyvalues").
-        stmt = _insert_ignoring_duplicates(self.store.dialect).returning(ConsentRecord.id)
+        stmt = insert_ignoring_duplicates(ConsentRecord, self.store.dialect, ["message_id"]).returning(ConsentRecord.id)
         for start in range(0, len(rows), _CHUNK):
             with self.store.writing() as s:
                 new += len(s.execute(stmt, rows[start:start + _CHUNK]).all())
@@ -131,14 +130,6 @@ def _row(r: ConsentRecord) -> dict[str, Any]:
             "granted": r.granted, "counts": r.counts, "reason": r.reason, "occurred_at": r.occurred_at,
             "recorded_at": r.recorded_at, "recorded_by": r.recorded_by, "source": r.source,
             "notice_version": r.notice_version, "double_confirmed": r.double_confirmed}
-
-
-def _insert_ignoring_duplicates(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(ConsentRecord).on_conflict_do_nothing(index_elements=["message_id"])
-    if dialect == "sqlite":
-        return sqlite.insert(ConsentRecord).on_conflict_do_nothing(index_elements=["message_id"])
-    raise NotImplementedError(f"the consent ledger supports SQLite and PostgreSQL, not {dialect}")
 
 
 def lake_decisions_sql(events: str = "dwd_events") -> str:

@@ -130,6 +130,20 @@ class Store:
         self.close()
 
 
+def insert_ignoring_duplicates(model: Any, dialect: str, key: list[str]) -> Any:
+    """An INSERT that skips rows whose ``key`` already exists (idempotent appends: ledger rows, alerts)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from siyu.core.errors import SiyuError
+
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=key)
+    if dialect == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=key)
+    raise SiyuError(f"the operational store supports SQLite and PostgreSQL, not {dialect}",
+                    code="unsupported_database")
+
+
 def open_store(url: str | None = None, *, migrate: bool = True, echo: bool = False) -> Store:
     """Open the store at ``url`` (default :func:`default_store_url`), upgrading its schema to the latest
     migration first unless ``migrate=False`` — so a fresh machine just works.

@@ -14,11 +14,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from siyu.measure.alerts.detect import Alert
-from siyu.store.db import Store
+from siyu.store.db import Store, insert_ignoring_duplicates
 from siyu.store.errors import NotFound, StoreInputError, check_text
 from siyu.store.models import AlertRecord, utcnow
 
@@ -54,14 +53,6 @@ def _stored(row: AlertRecord) -> StoredAlert:
     return StoredAlert(**{name: getattr(row, name) for name in _FIELDS})
 
 
-def _insert(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(AlertRecord).on_conflict_do_nothing(index_elements=["id"])
-    if dialect == "sqlite":
-        return sqlite.insert(AlertRecord).on_conflict_do_nothing(index_elements=["id"])
-    raise NotImplementedError(f"alerts are stored on SQLite and PostgreSQL, not {dialect}")
-
-
 def save_alerts(store: Store, alerts: Iterable[Alert], *, now: datetime | None = None) -> list[StoredAlert]:
     """Store alerts not stored yet (by id) and return those, in the order given; the rest are left as they were."""
     at = now or utcnow()
@@ -77,7 +68,7 @@ def save_alerts(store: Store, alerts: Iterable[Alert], *, now: datetime | None =
         check_text(row["grp"], "grp", 256)
         rows.append({**row, "created_at": at, "sent_at": None, "acknowledged_at": None, "acknowledged_by": None})
     new: set[str] = set()
-    stmt = _insert(store.dialect).returning(AlertRecord.id)
+    stmt = insert_ignoring_duplicates(AlertRecord, store.dialect, ["id"]).returning(AlertRecord.id)
     for start in range(0, len(rows), _CHUNK):
         with store.writing() as s:
             new.update(s.scalars(stmt, rows[start:start + _CHUNK]).all())
