@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.analysis_cmds import SegmentsOpt, built_lake, parse_date, plain, segment_members
-from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt, cli_actor, fail
+from siyu.cli.analysis_cmds import SegmentsOpt, built_lake, plain, segment_members
+from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt, cli_actor, day_option, fail
 from siyu.cli.output import console, kv_table, out, print_json
 from siyu.cli.store_cmds import StoreOpt
 from siyu.core.errors import SiyuError
@@ -115,7 +115,7 @@ def alerts_run(
             raise SiyuError("rules broken down by segment need --segment NAME (repeat)", code="bad_breakdown",
                             input_name="--segment")
         eng, labels = _kpi_engine(engine, lake, segment, segments)
-        day = parse_date(as_of, "--as-of") or data_end(eng)
+        day = day_option(as_of, "--as-of") or data_end(eng)
         hook = _webhook(webhook)
         pending = None
         if dry_run:
@@ -158,7 +158,7 @@ def alerts_list(
     from siyu.measure.alerts import list_alerts
 
     try:
-        first, last = parse_date(since, "--since"), parse_date(until, "--until")
+        first, last = day_option(since, "--since"), day_option(until, "--until")
         with _open(store) as st:
             got = list_alerts(st, since=first, until=last, rule=rule, metric=metric, severity=severity,
                               acknowledged=False if unacked else None, limit=limit)
@@ -253,8 +253,8 @@ def effects_record(
             effect = record_effect(st, author=by or cli_actor(), name=name, kind=kind, metric=metric,
                                    started_at=started, ended_at=_moment(end, "--end"), description=description,
                                    users_covered=users, segment=segment,
-                                   baseline_start=parse_date(baseline_from, "--baseline-from"),
-                                   baseline_end=parse_date(baseline_to, "--baseline-to"), tags=tag or (),
+                                   baseline_start=day_option(baseline_from, "--baseline-from"),
+                                   baseline_end=day_option(baseline_to, "--baseline-to"), tags=tag or (),
                                    experiment=experiment)
     except SiyuError as exc:
         fail(exc)
@@ -296,7 +296,7 @@ def effects_evaluate(
                 names = [entry.segment]
             eng, labels = _kpi_engine(engine, lake, names, segments)
             effect = evaluate_effect(eng, cat, st, effect_id, actor=by or cli_actor(),
-                                     as_of=parse_date(as_of, "--as-of"), labels=labels, p_value=p_value, test=test,
+                                     as_of=day_option(as_of, "--as-of"), labels=labels, p_value=p_value, test=test,
                                      experiment=experiment, lift=lift, alpha=alpha)
     except SiyuError as exc:
         fail(exc)
@@ -321,7 +321,7 @@ def effects_search(
     from siyu.measure.effects import business_day, search_effects
 
     try:
-        first, last = parse_date(since, "--since"), parse_date(until, "--until")
+        first, last = day_option(since, "--since"), day_option(until, "--until")
         with _open(store) as st:
             got = search_effects(st, tag=tag, kind=kind, metric=metric, text=text, since=first, until=last,
                                  verification=verification, limit=limit)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt, fail
+from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt, day_option, fail
 from siyu.cli.output import console, out, print_json
 from siyu.core.errors import SiyuError
 from siyu.warehouse.lake import Lake
@@ -42,16 +42,6 @@ _FILTER = re.compile(r"^(?P<column>[A-Za-z_][A-Za-z0-9_.]*)=(?P<value>.*)$")
 
 
 # --- helpers shared by the measure command modules ----------------------------------------------------------
-
-
-def parse_date(value: str | None, option: str) -> date | None:
-    """A YYYY-MM-DD option value, or a clean error naming the option."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise SiyuError(f"not a date (YYYY-MM-DD): {value!r}", code="bad_date", input_name=option) from None
 
 
 def checked(spec: type[S], code: str, **values: Any) -> S:
@@ -229,7 +219,7 @@ def funnel(
         step_list = [parse_step(s, "--steps") for s in _split_top(steps)]
         exclusions = [parse_step(x, "--exclude", allow_after=True) for x in exclude or []]
         eng = lake_engine(engine, lake)
-        first, last = parse_date(start, "--from"), parse_date(end, "--to")
+        first, last = day_option(start, "--from"), day_option(end, "--to")
         if last is None:  # every entry gets its whole window before the data end
             last = _last_event_day(eng) - timedelta(days=math.ceil(window))
         first = first or last - timedelta(days=29)
@@ -324,8 +314,8 @@ def cohorts(
 
     try:
         spec = checked(CohortSpec, "bad_cohort_spec", period=period, acquisition=acquisition, activity=activity,
-                       by_channel=by_channel, days=_int_list(days, "--days"), start=parse_date(start, "--from"),
-                       end=parse_date(end, "--to"), as_of=parse_date(as_of, "--as-of"), max_periods=max_periods)
+                       by_channel=by_channel, days=_int_list(days, "--days"), start=day_option(start, "--from"),
+                       end=day_option(end, "--to"), as_of=day_option(as_of, "--as-of"), max_periods=max_periods)
         eng = lake_engine(engine, lake)
         matrix, n_day = retention_matrix(eng, spec), retention_days(eng, spec)
     except SiyuError as exc:
@@ -401,7 +391,7 @@ def paths(
         if sum((before is not None, churn, from_event is not None)) != 1:
             raise SiyuError("choose one of --before EVENT, --churn or --from-event EVENT", code="bad_option",
                             input_name="--before")
-        first, last, day = parse_date(start, "--from"), parse_date(end, "--to"), parse_date(as_of, "--as-of")
+        first, last, day = day_option(start, "--from"), day_option(end, "--to"), day_option(as_of, "--as-of")
         common = {"steps": steps, "start": first, "end": last}
         if before is not None:
             mode = "conversion"
@@ -486,8 +476,8 @@ def heatmap(
         if segment is not None:
             members = segment_members(eng, lake, [segment], segments)
             eng.register_arrow(_SEGMENT_VIEW, members.select(["one_id"]))
-        spec = checked(HeatmapSpec, "bad_heatmap_spec", start=parse_date(start, "--from"),
-                       end=parse_date(end, "--to"), segment=_SEGMENT_VIEW if segment is not None else None)
+        spec = checked(HeatmapSpec, "bad_heatmap_spec", start=day_option(start, "--from"),
+                       end=day_option(end, "--to"), segment=_SEGMENT_VIEW if segment is not None else None)
         cells = activity_heatmap(eng, spec)
         best = best_time_hint(eng, spec, min_deliveries=min_deliveries)
     except SiyuError as exc:

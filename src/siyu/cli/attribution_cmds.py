@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.analysis_cmds import parse_date, rows
-from siyu.cli.common import EngineOpt, JsonOpt, fail
+from siyu.cli.analysis_cmds import rows
+from siyu.cli.common import EngineOpt, JsonOpt, day_option, fail
 from siyu.cli.output import out, print_json
 from siyu.core.errors import SiyuError
 
@@ -57,7 +57,7 @@ def _lake_touches(lake: Path, engine: str, by: str, lookback: int, any_window: b
     from siyu.measure.touchpoints import touches_table
 
     config = {"grouping": by, "lookback_days": lookback, "allow_any_window": any_window,
-              "as_of": parse_date(as_of, "--as-of")}
+              "as_of": day_option(as_of, "--as-of")}
     return touches_table(lake_engine(engine, lake), config)
 
 

@@ -24,13 +24,22 @@ def fail(exc: SiyuError) -> NoReturn:
     raise typer.Exit(2)
 
 
-def parse_day(value: str | None) -> date | None:
+def day_option(value: str | None, option: str) -> date | None:
+    """A YYYY-MM-DD option value (None when not given); a bad one is a SiyuError naming ``option``."""
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        fail(SiyuError(f"not a date (YYYY-MM-DD): {value!r}", code="bad_date", input_name="--as-of"))
+        raise SiyuError(f"not a date (YYYY-MM-DD): {value!r}", code="bad_date", input_name=option) from None
+
+
+def parse_day(value: str | None, option: str = "--as-of") -> date | None:
+    """Like :func:`day_option`, but a bad value ends the command with the error (exit 2)."""
+    try:
+        return day_option(value, option)
+    except SiyuError as exc:
+        fail(exc)
 
 
 def cli_actor() -> str:

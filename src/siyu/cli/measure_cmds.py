@@ -65,8 +65,8 @@ def kpi_schema() -> None:
 def _window(eng: Any, start: str | None, end: str | None, default_days: int) -> tuple[date, date]:
     from siyu.measure.kpi.compute import data_end
 
-    last = parse_day(end) or data_end(eng)
-    first = parse_day(start) or last - timedelta(days=default_days - 1)
+    last = parse_day(end, "--to") or data_end(eng)
+    first = parse_day(start, "--from") or last - timedelta(days=default_days - 1)
     return first, last
 
 
@@ -165,7 +165,7 @@ def kpi_drill(
     from siyu.measure.kpi import Grain, drill_kpi, register_kpi_sources
     from siyu.warehouse.engine import open_engine
 
-    day = parse_day(period)
+    day = parse_day(period, "--period")
     assert day is not None
     try:
         cat = _catalogue(definitions)
