@@ -130,7 +130,7 @@ def data_end(eng: Engine) -> date:
 
 def data_range(eng: Engine) -> tuple[date, date]:
     """First and last day with data; a period before the first has no value (not zero)."""
-    got = eng.query("SELECT min(dt) AS a, max(dt) AS b FROM kpi_user_daily").to_pylist()[0]
+    got = eng.query("SELECT min(dt) AS a, max(dt) AS b FROM dws_user_daily").to_pylist()[0]
     today = date.today()
     return got["a"] or today, got["b"] or today
 
@@ -159,23 +159,33 @@ def _raw(eng: Engine, metric: MetricDefinition, starts: list[date], grain: Grain
     return out
 
 
+Values = dict[tuple[date, str], tuple[float | None, float | None, float | None]]
+
+
 def _values(eng: Engine, catalogue: dict[str, MetricDefinition], name: str, starts: list[date], grain: Grain,
-            by: str | None, end_day: date) -> dict[tuple[date, str], tuple[float | None, float | None, float | None]]:
-    """(period_start, grp) → (value, numerator, denominator); ratios recurse into their two metrics."""
+            by: str | None, end_day: date, memo: dict[str, Values] | None = None) -> Values:
+    """(period_start, grp) → (value, numerator, denominator); ratios recurse into their two metrics, and a
+    metric two ratios share (new users in LTV and in CAC) is computed once per call."""
+    memo = {} if memo is None else memo
+    if name in memo:
+        return memo[name]
     metric = catalogue[name]
     if isinstance(metric, RatioMetric):
-        num = _values(eng, catalogue, metric.numerator, starts, grain, by, end_day)
-        den = _values(eng, catalogue, metric.denominator, starts, grain, by, end_day)
+        num = _values(eng, catalogue, metric.numerator, starts, grain, by, end_day, memo)
+        den = _values(eng, catalogue, metric.denominator, starts, grain, by, end_day, memo)
         out = {}
         for key in set(num) | set(den):
             n = num.get(key, (None, None, None))[0]
             d = den.get(key, (None, None, None))[0]
             out[key] = (n / d if n is not None and d else None, n, d)
+        memo[name] = out
         return out
     raw = _raw(eng, metric, starts, grain, by, end_day)
     if isinstance(metric, AggregateMetric):
-        return {k: (n, n, None) for k, (n, _) in raw.items()}
-    return {k: (n / d if n is not None and d else None, n, d) for k, (n, d) in raw.items()}
+        memo[name] = {k: (n, n, None) for k, (n, _) in raw.items()}
+    else:
+        memo[name] = {k: (n / d if n is not None and d else None, n, d) for k, (n, d) in raw.items()}
+    return memo[name]
 
 
 def compute_kpi(eng: Engine, catalogue: dict[str, MetricDefinition], query: KpiQuery,
