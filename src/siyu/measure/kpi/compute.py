@@ -130,7 +130,7 @@ def data_end(eng: Engine) -> date:
 
 def data_range(eng: Engine) -> tuple[date, date]:
     """First and last day with data; a period before the first has no value (not zero)."""
-    got = eng.query("SELECT min(dt) AS a, max(dt) AS b FROM dws_user_daily").to_pylist()[0]
+    got = eng.query("SELECT min(dt) AS a, max(dt) AS b FROM kpi_user_daily").to_pylist()[0]
     today = date.today()
     return got["a"] or today, got["b"] or today
 
