@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.analysis_cmds import SegmentsOpt, built_lake, plain, segment_members
 from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt, cli_actor, day_option, fail
+from siyu.cli.measure_common import SegmentsOpt, built_lake, plain, segment_members
 from siyu.cli.output import console, kv_table, out, print_json
 from siyu.cli.store_cmds import StoreOpt
 from siyu.core.errors import SiyuError

@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.analysis_cmds import rows
 from siyu.cli.common import EngineOpt, JsonOpt, day_option, fail
+from siyu.cli.measure_common import rows
 from siyu.cli.output import out, print_json
 from siyu.core.errors import SiyuError
 
@@ -53,7 +53,7 @@ def _models(names: str, markov_order: int) -> dict[str, Any]:
 
 
 def _lake_touches(lake: Path, engine: str, by: str, lookback: int, any_window: bool, as_of: str | None) -> pa.Table:
-    from siyu.cli.analysis_cmds import lake_engine
+    from siyu.cli.measure_common import lake_engine
     from siyu.measure.touchpoints import touches_table
 
     config = {"grouping": by, "lookback_days": lookback, "allow_any_window": any_window,

@@ -17,8 +17,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from siyu.cli.analysis_cmds import built_lake, plain, write_table
 from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt, fail
+from siyu.cli.measure_common import built_lake, plain, write_table
 from siyu.cli.output import console, kv_table, out, print_json
 from siyu.core.errors import SiyuError
 
