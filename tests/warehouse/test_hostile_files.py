@@ -98,3 +98,31 @@ def test_reimporting_the_same_file_lands_nothing_twice(tmp_path: Path) -> None:
     again = import_source(tmp_path / "src", lake)
     assert again.files[0].skipped_already_imported
     assert pq.read_table(lake.files("ods", "events")).num_rows == 1
+
+
+def test_an_export_is_sniffed_where_its_chinese_starts(tmp_path: Path) -> None:
+    """A GB18030 export whose first ~200 KB are ASCII-only lines is still read as GB18030 (the sniff looks at
+    the first non-ASCII line, not the first bytes); a UTF-8 file with one corrupt line stays UTF-8 and only
+    that line is quarantined."""
+    ev = tmp_path / "src" / "events"
+    ev.mkdir(parents=True)
+    plain = [orjson.dumps(msg(f"a{i}", 1, user_id=f"u{i}")) for i in range(2000)]
+    chinese = [orjson.dumps(msg(f"c{i}", 1, event="wecom_friend_added", user_id=f"w{i}",
+                                props={"staff_id": "s1", "add_way": "扫描二维码", "state": "门店活码"}))
+               for i in range(50)]
+    assert sum(len(line) for line in plain) > 200_000
+    (ev / "export.jsonl").write_bytes(b"\n".join(plain + chinese).decode().encode("gb18030") + b"\n")
+    bad = b'{"type":"track","event":"x","userId":"bad","properties":{"s":"\xff\xfe\xfd"}}'
+    utf8 = [orjson.dumps(msg(f"t{i}", 1, user_id=f"v{i}", props={"note": "面膜很好用"})) for i in range(20)]
+    (ev / "utf8.jsonl").write_bytes(b"\n".join([bad, *utf8]) + b"\n")
+
+    lake = Lake(tmp_path / "lake")
+    report = import_source(tmp_path / "src", lake)
+    files = {Path(f.path).name: f for f in report.files}
+    assert files["export.jsonl"].encoding == "gb18030" and files["export.jsonl"].quarantined == 0
+    assert files["utf8.jsonl"].encoding == "utf-8" and files["utf8.jsonl"].quarantined == 1
+    ids = _accepted_ids(lake)
+    assert {f"c{i}" for i in range(50)} | {f"t{i}" for i in range(20)} <= ids
+    props = pq.read_table(lake.files("ods", "events")).to_pydict()
+    notes = [p for m, p in zip(props["message_id"], props["properties"], strict=True) if m.startswith(("c", "t"))]
+    assert all("扫描二维码" in p or "面膜很好用" in p for p in notes)

@@ -101,21 +101,60 @@ def event_files(source: Path) -> list[Path]:
                   and not p.name.startswith("."))
 
 
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
 def _sniff_encoding(head: bytes) -> str:
-    """UTF-8 unless the head is not UTF-8 but is GB18030 (WeCom admin exports often are)."""
+    """UTF-8 unless most non-ASCII lines of the head are not UTF-8 but are GB18030 (WeCom admin exports
+    often are). Deciding by lines, not by the whole head, keeps one corrupt line in a UTF-8 file from
+    turning the file into GB18030 (which decodes almost any bytes)."""
     if b"\x00" in head[:8192]:
         raise BadInputFile("binary data (NUL bytes) where JSON lines were expected", code="binary_file")
+    lines = [line for line in head.split(b"\n")[:-1] if _NON_ASCII.search(line)] or [head]
+    utf8 = gb = 0
+    for line in lines:
+        try:
+            line.decode("utf-8")
+            utf8 += 1
+            continue
+        except UnicodeDecodeError as exc:
+            if line is head and exc.start >= len(head) - 4:  # a multi-byte character cut by the window
+                utf8 += 1
+                continue
+        try:
+            line.decode("gb18030")
+            gb += 1
+        except UnicodeDecodeError:
+            pass
+    return "gb18030" if gb > utf8 else "utf-8"  # undecodable lines are quarantined one by one
+
+
+def _non_ascii_head(path: Path, limit: int = 8 << 20, window: int = 65536) -> bytes:
+    """Up to ``window`` bytes from the line holding the file's first non-ASCII byte (read at most
+    ``limit`` bytes to find it); empty when the start of the file is plain ASCII.
+
+    An export whose first lines happen to be ASCII-only says nothing about its encoding, so the sniff
+    looks where the first Chinese character is.
+    """
+    stream = _open_bytes(path)
     try:
-        head.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(head) - 4:  # a multi-byte character cut by the sniff window
-            return "utf-8"
-    try:
-        head.decode("gb18030")
-        return "gb18030"
-    except UnicodeDecodeError:
-        return "utf-8"  # decode line by line and quarantine the bad ones
+        tail, total = b"", 0
+        while total < limit:
+            chunk = stream.read(window)
+            if not chunk:
+                return b""
+            total += len(chunk)
+            buf = tail + chunk
+            hit = _NON_ASCII.search(buf, len(tail))
+            if hit is not None:
+                line_start = buf.rfind(b"\n", 0, hit.start()) + 1
+                return buf[line_start:line_start + window]
+            tail = buf[-window:]
+        return b""
+    except (EOFError, OSError, zlib.error):
+        return b""  # a cut or corrupt stream: reading the lines reports it
+    finally:
+        stream.close()
 
 
 def _open_bytes(path: Path) -> io.BufferedIOBase:
@@ -130,8 +169,10 @@ def _lines(path: Path, report: FileReport) -> Iterator[tuple[int, bytes]]:
     """Raw lines of a (possibly gzip) file; a truncated or corrupt stream ends with an error noted."""
     stream = _open_bytes(path)
     try:
-        head = stream.peek(65536) if hasattr(stream, "peek") else b""
-        report.encoding = _sniff_encoding(bytes(head[:65536]))
+        head = bytes(stream.peek(8192)[:8192]) if hasattr(stream, "peek") else b""
+        if b"\x00" in head:
+            raise BadInputFile("binary data (NUL bytes) where JSON lines were expected", code="binary_file")
+        report.encoding = _sniff_encoding(_non_ascii_head(path))
         for n, line in enumerate(stream, start=1):
             yield n, line.rstrip(b"\r\n")
     except (EOFError, OSError, zlib.error) as exc:
