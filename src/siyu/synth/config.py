@@ -82,7 +82,7 @@ class TrueParams:
     """The generative parameters recorded in ``truth/params.json``.
 
     Purchases follow BG/NBD: per person ``lambda ~ Gamma(shape=r, rate=alpha)`` purchases per day and
-    ``p ~ Beta(a, b)``; after each purchase the person drops out with probability ``p``. Spend per
+    ``p ~ Beta(a, b)``; after each repeat purchase the person drops out with probability ``p``. Spend per
     order follows Gamma-Gamma: ``nu ~ Gamma(shape=q, rate=gamma)``, ``amount ~ Gamma(shape=p_gg, rate=nu)``.
     """
 

@@ -1,8 +1,10 @@
 """Campaign touches and the purchase process (BG/NBD + Gamma-Gamma) with planted causal effects.
 
-BG/NBD as a point process: purchases arrive as a Poisson process with rate ``lambda`` from
-acquisition on; after the k-th purchase the person drops out with probability ``p``, so the number
-of purchases before dropout is ``K ~ Geometric(p)`` and the process is the first ``K`` points.
+BG/NBD as a point process: after a first purchase (at a trial rate independent of ``lambda``),
+purchases arrive as a Poisson process with rate ``lambda``; after each repeat purchase the person
+drops out with probability ``p`` (never right after the first, which is what separates BG/NBD from
+MBG/NBD), so the number of purchases before dropout is ``K = 1 + Geometric(p)`` and the process is
+the first ``K`` points.
 A campaign touch multiplies the rate by ``1 + effect`` for ``effect_days`` (implemented as an extra
 Poisson stream of rate ``lambda * effect`` over the touch window; overlapping windows add). The
 A/B test adds, for treated persons who did not convert within its window, one incremental order
@@ -87,26 +89,47 @@ def ab_eligible_of(pe: People, send_day: int, segment: np.ndarray) -> np.ndarray
 
 def simulate_orders(rng: np.random.Generator, pe: People, touches: Touches, cat: Catalog,
                     tp: TrueParams) -> Orders:
-    """Run BG/NBD from each person's acquisition to the window end; keep the in-window orders."""
+    """Run BG/NBD from each person's first purchase to the window end; keep the in-window orders.
+
+    The first purchase comes after acquisition at a *trial* rate ``mu`` drawn like ``lambda`` but
+    independently of it, so the people who become customers are not selected on their repeat rate and
+    the customers' ``lambda`` follows the planted Gamma(r, alpha) — the population BG/NBD describes.
+    A campaign boost multiplies whichever rate applies at the time (``mu`` before the first purchase,
+    ``lambda`` after it).
+    """
     days = float(pe.days)
     ident = ~pe.anon_only
     lam = np.where(ident, pe.lam, 0.0)
-    span = days - pe.acq
-    m = rng.poisson(lam * span)
-    who = np.repeat(np.arange(pe.n), m)
-    t = pe.acq[who] + rng.random(len(who)) * span[who]
+    mu = np.where(ident, rng.gamma(tp.r, 1.0 / tp.alpha, pe.n), 0.0)
+    with np.errstate(divide="ignore"):
+        t1 = pe.acq + rng.exponential(1.0, pe.n) / mu
 
     effects = np.asarray([c.effect for c in cat.campaigns])[touches.campaign]
     boosted = effects > 0
     bp, bt, be = touches.person[boosted], touches.t[boosted], effects[boosted]
     blen = np.clip(np.minimum(float(tp.effect_days), days - bt), 0.0, None)
-    bm = rng.poisson(lam[bp] * be * blen)
-    bwho = np.repeat(bp, bm)
-    btime = np.repeat(bt, bm) + rng.random(int(bm.sum())) * np.repeat(blen, bm)
     boost_days = np.bincount(bp, weights=be * blen, minlength=pe.n)
+    # a boost before the first purchase adds a trial stream of rate mu·effect: its first point may come sooner
+    with np.errstate(divide="ignore"):
+        early = bt + rng.exponential(1.0, len(bp)) / (mu[bp] * be)
+    sooner = early < np.minimum(bt + blen, t1[bp])
+    np.minimum.at(t1, bp[sooner], early[sooner])
 
-    who = np.concatenate([who, bwho])
-    t = np.concatenate([t, btime])
+    buyer = ident & (t1 < days)
+    rep_span = np.where(buyer, days - t1, 0.0)
+    m = rng.poisson(lam * rep_span)
+    rwho = np.repeat(np.arange(pe.n), m)
+    rtime = t1[rwho] + rng.random(len(rwho)) * rep_span[rwho]
+    # boosted repeat purchases: rate lambda·effect over the part of the boost window after the first purchase
+    bstart = np.maximum(bt, t1[bp])
+    bspan = np.clip(bt + blen - bstart, 0.0, None)
+    bm = rng.poisson(lam[bp] * be * bspan)
+    bwho = np.repeat(bp, bm)
+    btime = np.repeat(bstart, bm) + rng.random(int(bm.sum())) * np.repeat(bspan, bm)
+
+    fwho = np.flatnonzero(buyer)
+    who = np.concatenate([fwho, rwho, bwho])
+    t = np.concatenate([t1[fwho], rtime, btime])
     shaped = reshape_hours(rng, t)
     t = np.where(shaped >= pe.acq[who], shaped, t)
     order = np.lexsort((t, who))
@@ -114,7 +137,7 @@ def simulate_orders(rng: np.random.Generator, pe: People, touches: Touches, cat:
     counts = np.bincount(who, minlength=pe.n)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.arange(len(who)) - first[who]
-    k = np.where(ident, rng.geometric(np.where(ident, pe.p, 0.5)), 0)
+    k = np.where(ident, 1 + rng.geometric(np.where(ident, pe.p, 0.5)), 0)
     keep = rank < k[who]
     drop_t = np.full(pe.n, INF)
     dead = ident & (counts >= k) & (k > 0)
