@@ -12,6 +12,7 @@ from siyu.cli.collect_cmds import collect_app
 from siyu.cli.common import EngineOpt, JsonOpt, LakeOpt
 from siyu.cli.common import fail as _fail
 from siyu.cli.measure_cmds import measure_app
+from siyu.cli.model_cmds import models_app
 from siyu.cli.output import console, kv_table, out, print_json, progress_bar
 from siyu.cli.privacy_cmds import privacy_app
 from siyu.cli.profile_cmds import profile_app, segment_app, tags_app
@@ -34,6 +35,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(store_app, name="store")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(measure_app, name="measure")
+app.add_typer(models_app, name="models")
 app.command()(serve)
 
 @app.command()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import structlog
+from pydantic import ValidationError
 
 from siyu.core.errors import SiyuError
 from siyu.models.drift import DEFAULT_THRESHOLD, drift_report, reference_bins
@@ -61,7 +62,12 @@ def train_model(lake: Lake, name: str, *, engine: str = "duckdb", as_of: date | 
                 config: dict[str, Any] | None = None, predict: bool = True) -> Trained:
     """Train ``name`` on the lake, register it (active) and, with ``predict``, write its predictions."""
     kind = model_kind(name)
-    cfg = kind.config.model_validate(config or {})
+    try:
+        cfg = kind.config.model_validate(config or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        raise SiyuError(f"{name} settings: {where}: {err['msg']}", code="bad_model_config", input_name=where) from None
     eng = lake_engine(lake, engine)
     day = as_of or data_end(eng)
     model = kind.train(eng, day, cfg)
