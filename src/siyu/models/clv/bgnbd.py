@@ -49,11 +49,14 @@ class _PurchaseModel:
 
     def fit(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, *,
             starts: list[tuple[float, ...]] | None = None) -> Self:
-        """Maximum likelihood from several starting points; customers with equal summaries are pooled."""
+        """Maximum likelihood; customers with equal summaries are pooled. By default one moment-based start,
+        and two spread-out ones only if it does not converge inside the bounds; ``starts`` tries each given one."""
         x, t_x, big_t = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
         _check_summary(x, t_x, big_t)
         (px, pt, pT), weights = pool([x, t_x, big_t])
-        fit = fit_mle(type(self)._loglik, PARAMS, [px, pt, pT], starts or default_starts(x, big_t), weights=weights)
+        guesses = default_starts(x, big_t)
+        fit = fit_mle(type(self)._loglik, PARAMS, [px, pt, pT], starts or guesses[:1], weights=weights,
+                      fallback=[] if starts else guesses[1:])
         self.params, self.std_errors, self.fit_result = fit.params, fit.std_errors, fit
         self.metrics = {"log_likelihood": fit.log_likelihood, "customers": float(fit.n),
                         "mean_log_likelihood": fit.log_likelihood / fit.n, "converged": float(fit.converged)}

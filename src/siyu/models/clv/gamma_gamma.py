@@ -43,8 +43,8 @@ class GammaGamma:
             raise SiyuError(f"Gamma-Gamma needs repeat customers with spend; found {int(keep.sum())}", code="no_data")
         x, m = x[keep], m[keep]
         mean = float(m.mean())
-        guess = starts or [(1.0, 1.0, mean), (5.0, 3.0, mean), (2.0, 10.0, 10 * mean)]
-        fit = fit_mle(gamma_gamma_loglik, PARAMS, [x, m], guess)
+        guesses = [(5.0, 3.0, mean), (1.0, 1.0, mean), (2.0, 10.0, 10 * mean)]
+        fit = fit_mle(gamma_gamma_loglik, PARAMS, [x, m], starts or guesses[:1], fallback=[] if starts else guesses[1:])
         self.params, self.std_errors, self.fit_result = fit.params, fit.std_errors, fit
         self.metrics = {"log_likelihood": fit.log_likelihood, "customers": float(fit.n),
                         "left_out": float(len(keep) - keep.sum()), "converged": float(fit.converged),

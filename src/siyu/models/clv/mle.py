@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from siyu.core.errors import SiyuError
 
@@ -44,8 +46,9 @@ def pool(columns: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
 
 def fit_mle(loglik: LogLik, names: Sequence[str], data: Sequence[np.ndarray], starts: Sequence[Sequence[float]],
             *, weights: np.ndarray | None = None, bounds: tuple[float, float] = (1e-6, 1e6),
-            max_iter: int = 500) -> Fit:
-    """Maximise ``Σ weights · loglik(θ, *data)`` over positive ``θ``; the best of ``starts`` wins."""
+            max_iter: int = 500, fallback: Sequence[Sequence[float]] = ()) -> Fit:
+    """Maximise ``Σ weights · loglik(θ, *data)`` over positive ``θ``; the best of ``starts`` wins. The
+    ``fallback`` starts are tried only when none of ``starts`` converged inside the bounds."""
     w = np.ones(len(data[0])) if weights is None else np.asarray(weights, dtype=np.float64)
     n = float(w.sum())
     if n == 0:
@@ -55,21 +58,15 @@ def fit_mle(loglik: LogLik, names: Sequence[str], data: Sequence[np.ndarray], st
     def objective(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.exp(log_theta)
         ll, grad = loglik(*theta, *data)
-        total = float(w @ ll)
+        # element-wise products, not BLAS: a handful of parameters gains nothing from threads
+        total = float(np.sum(w * ll))
         if not np.isfinite(total):
             return 1e300, np.zeros_like(log_theta)
         # mean negative log-likelihood keeps the scale independent of the number of customers
-        return -total / n, -(grad @ w) * theta / n
+        return -total / n, -np.sum(grad * w, axis=1) * theta / n
 
-    best, tried = None, []
-    for start in starts:
-        x0 = np.clip(np.log(np.asarray(start, dtype=np.float64)), lo, hi)
-        res = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(x0),
-                       options={"maxiter": max_iter, "ftol": 1e-13, "gtol": 1e-9})
-        tried.append({**dict(zip(names, np.exp(res.x).tolist(), strict=True)), "log_likelihood": -res.fun * n})
-        if best is None or res.fun < best.fun:
-            best = res
-    assert best is not None
+    with threadpool_limits(limits=1, user_api="blas"):  # L-BFGS-B's tiny BLAS calls stall on busy threads
+        best, tried = _search(objective, names, starts, fallback, lo, hi, max_iter, n)
     theta = np.exp(best.x)
     hess = _hessian(loglik, theta, data, w)
     std = _std_errors(hess)
@@ -77,6 +74,28 @@ def fit_mle(loglik: LogLik, names: Sequence[str], data: Sequence[np.ndarray], st
                std_errors=dict(zip(names, std.tolist(), strict=True)),
                log_likelihood=-float(best.fun) * n, n=int(n), converged=bool(best.success),
                iterations=int(best.nit), starts=tried)
+
+
+def _search(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], names: Sequence[str],
+            starts: Sequence[Sequence[float]], fallback: Sequence[Sequence[float]], lo: float, hi: float,
+            max_iter: int, n: float) -> tuple[Any, list[dict[str, float]]]:
+    best: Any = None
+    tried: list[dict[str, float]] = []
+
+    def good(res: Any) -> bool:
+        return bool(res.success) and bool(np.all((res.x > lo + 1e-3) & (res.x < hi - 1e-3)))
+
+    for group in (starts, fallback):
+        if best is not None and good(best):
+            break
+        for start in group:
+            x0 = np.clip(np.log(np.asarray(start, dtype=np.float64)), lo, hi)
+            res = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(x0),
+                           options={"maxiter": max_iter, "ftol": 1e-13, "gtol": 1e-9})
+            tried.append({**dict(zip(names, np.exp(res.x).tolist(), strict=True)), "log_likelihood": -res.fun * n})
+            if best is None or res.fun < best.fun:
+                best = res
+    return best, tried
 
 
 def _hessian(loglik: LogLik, theta: np.ndarray, data: Sequence[np.ndarray], w: np.ndarray) -> np.ndarray:
@@ -88,8 +107,8 @@ def _hessian(loglik: LogLik, theta: np.ndarray, data: Sequence[np.ndarray], w: n
         up, down = theta.copy(), theta.copy()
         up[j] += h
         down[j] = max(down[j] - h, theta[j] * 1e-3)
-        g_up = loglik(*up, *data)[1] @ w
-        g_down = loglik(*down, *data)[1] @ w
+        g_up = np.sum(loglik(*up, *data)[1] * w, axis=1)
+        g_down = np.sum(loglik(*down, *data)[1] * w, axis=1)
         hess[:, j] = (g_up - g_down) / (up[j] - down[j])
     return (hess + hess.T) / 2
 
