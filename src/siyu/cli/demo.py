@@ -21,6 +21,35 @@ def _progress_import(world: Path, lake_dir: Path) -> Any:
         return import_source(world, lake_dir, progress=advance)
 
 
+def _train_models(lake: Any, engine: str, days: int) -> dict[str, Any]:
+    """Train each model the demo shows; a model the small world cannot support is reported, not fatal."""
+    from siyu.core.errors import SiyuError
+    from siyu.models.runner import train_model
+
+    done: dict[str, Any] = {}
+    try:
+        done["clv"] = train_model(lake, "clv", engine=engine, config={"holdout_days": 60 if days >= 150 else 0})
+    except SiyuError as exc:
+        done["clv"] = str(exc)
+    return done
+
+
+def _print_models(models: dict[str, Any], truth: dict[str, Any]) -> None:
+    clv = models.get("clv")
+    if isinstance(clv, str):
+        out.print(f"CLV model not trained: {clv}")
+        return
+    if clv is None:
+        return
+    v = clv.version
+    planted = {**truth["bg_nbd"], **truth["gamma_gamma"]}
+    rows = {k: f"{v.params[k]:.3f} (planted {planted[k]})" for k in ("r", "alpha", "a", "b", "p", "q", "gamma")}
+    if "holdout_total_error" in v.metrics:
+        rows["holdout purchases, predicted vs actual"] = f"{v.metrics['holdout_total_error']:+.1%}"
+    rows["customers scored"] = f"{clv.predictions:,}"
+    out.print(kv_table(f"CLV model (客户终身价值) {v.label}: BG/NBD + Gamma-Gamma", rows))
+
+
 def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "duckdb") -> dict[str, Any]:
     """Run the whole foundation once and print what it found; returns the summary as a dict."""
     from siyu.cli.profile_cmds import default_tag_defs
@@ -56,6 +85,10 @@ def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "
     with console.status(f"building the lake on {engine}") as status:
         rep = build(lake, engine, step=lambda m: status.update(m))
     timings["build"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with console.status("predictive models: CLV (BG/NBD + Gamma-Gamma)"):
+        models = _train_models(lake, engine, days)
+    timings["models"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with console.status("profiles: RFM, lifecycle, tiers and the example tags"):
         tags = build_tags(lake, default_tag_defs(), engine)
@@ -100,6 +133,7 @@ def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "
     counts = {v["values"]: v["counts"] for v in lifecycle.to_pylist()}
     out.print(kv_table(f"lifecycle (生命周期) as of {tags.as_of}",
                        {f"{zh} {stage}": counts.get(stage, 0) for stage, zh in STAGES}))
+    _print_models(models, json.loads((world / "truth" / "params.json").read_text()))
     catalogue = pq.read_table(lake.files("ads", "tag_catalogue")).to_pylist()
     out.print(kv_table(f"tags: {len(tags.built)} built, {len(tags.pending)} waiting for models", {
         f"{r['name_zh']} {r['tag']}": f"{r['holders']:,} ({r['coverage']:.1%})" for r in catalogue
