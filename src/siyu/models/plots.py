@@ -72,13 +72,33 @@ def evaluation_page(title: str, options: Sequence[dict[str, Any]], lang: str = "
 .chart{{width:100%;max-width:900px;height:420px;margin-bottom:24px}}</style>
 <script>{script}</script></head>
 <body><h1>{html.escape(title)}</h1>
+<div id="report-status" hidden></div>
 {charts}
 <script>
 const options = {data};
-window.siyuCharts = options.map((option, i) => {{
-  const chart = echarts.init(document.getElementById("chart-" + i));
-  chart.setOption(option);
-  return chart;
+const status = document.getElementById("report-status");
+const errors = [];
+let drawn = 0;
+options.forEach((option, i) => {{
+  const el = document.getElementById("chart-" + i);
+  try {{
+    const chart = echarts.init(el);
+    chart.setOption(option);
+    chart.getZr().refreshImmediately();
+    const canvas = el.querySelector("canvas");
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let painted = 0;
+    for (let k = 3; k < pixels.length; k += 4) if (pixels[k] > 0) painted++;
+    el.dataset.painted = String(painted);
+    el.dataset.drawn = "1";
+    drawn++;
+  }} catch (e) {{
+    el.dataset.error = String(e);
+    errors.push(String(e));
+  }}
 }});
+status.dataset.charts = String(options.length);
+status.dataset.drawn = String(drawn);
+status.dataset.errors = errors.join("; ");
 </script></body></html>
 """
