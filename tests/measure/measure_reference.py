@@ -27,7 +27,8 @@ EVENTS_SCHEMA = pa.schema(
      ("dt", pa.date32()), ("event_hour", pa.int32())]
     + [(c, pa.string()) for c in TEXT_COLUMNS]
     + [("amount", pa.decimal128(18, 2)), ("properties", pa.string())])
-BRAND_SIDE = {"message_delivered", "coupon_issued", "points_changed", "member_tier_changed"}
+BRAND_SIDE = {"message_sent", "message_delivered", "message_failed", "coupon_issued", "points_changed",
+              "member_tier_changed"}
 
 
 def at(text: str) -> datetime:

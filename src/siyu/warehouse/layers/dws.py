@@ -4,7 +4,8 @@ from __future__ import annotations
 
 #: What the brand does to a person (sends, coupons, points, tiers) is not the person interacting;
 #: every other event, custom ones included, is an interaction (互动) and makes the day active.
-BRAND_SIDE_EVENTS = ("message_delivered", "coupon_issued", "points_changed", "member_tier_changed")
+BRAND_SIDE_EVENTS = ("message_sent", "message_delivered", "message_failed", "coupon_issued", "points_changed",
+                     "member_tier_changed")
 _brand_list = ", ".join(f"'{e}'" for e in BRAND_SIDE_EVENTS)
 
 
