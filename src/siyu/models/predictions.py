@@ -47,3 +47,14 @@ def read_predictions(lake: Lake, model: str) -> pa.Table | None:
     folder = lake.table_dir("models", predictions_table_name(model))
     part = folder / "part-00000.parquet"
     return pq.read_table(part) if part.exists() else None
+
+
+def write_model_table(lake: Lake, name: str, table: pa.Table) -> Path:
+    """Atomically replace the shared table ``models/<name>`` (a model output that is not one row per
+    person, e.g. basket rules)."""
+    predictions_table_name(name)  # the same naming rule
+    with lake.staging("models", name) as tmp:
+        pq.write_table(table, tmp / "part-00000.parquet", compression="zstd")
+        pq.write_table(table.schema.empty_table(), tmp / "_schema.parquet")
+        lake.replace_table("models", name, tmp)
+    return lake.table_dir("models", name)

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from siyu.core.errors import SiyuError
 from siyu.models.drift import DEFAULT_THRESHOLD, drift_report, reference_bins
 from siyu.models.kinds import KINDS, model_kind
-from siyu.models.predictions import write_predictions
+from siyu.models.predictions import write_model_table, write_predictions
 from siyu.models.registry import ModelRegistry, ModelVersion, data_fingerprint
 from siyu.warehouse.lake import Lake
 
@@ -70,8 +70,10 @@ def train_model(lake: Lake, name: str, *, engine: str = "duckdb", as_of: date | 
         raise SiyuError(f"{name} settings: {where}: {err['msg']}", code="bad_model_config", input_name=where) from None
     eng = lake_engine(lake, engine)
     day = as_of or data_end(eng)
-    model = kind.train(eng, day, cfg)
-    reference = {col: reference_bins(values) for col, values in kind.drift_columns(eng, model, day).items()}
+    previous = _active(lake, name) if kind.train_after else None
+    model = kind.train_after(eng, day, cfg, previous) if kind.train_after and previous else kind.train(eng, day, cfg)
+    reference = {col: reference_bins(values) for col, values in kind.drift_columns(eng, model, day).items()
+                 if len(values)}
     with tempfile.TemporaryDirectory(dir=lake.root) as tmp:
         folder = Path(tmp) / "artifact"
         model.save(folder)
@@ -82,6 +84,14 @@ def train_model(lake: Lake, name: str, *, engine: str = "duckdb", as_of: date | 
     log.info("model trained", model=name, version=version.version, as_of=day.isoformat())
     rows = predict_model(lake, name, engine=engine, as_of=day, eng=eng).num_rows if predict else 0
     return Trained(version, rows)
+
+
+def _active(lake: Lake, name: str) -> Any:
+    """The active version's model, or None when there is none (or it cannot be read)."""
+    try:
+        return load_model(lake, name)[1]
+    except SiyuError:
+        return None
 
 
 def load_model(lake: Lake, name: str, version: int | None = None) -> tuple[ModelVersion, Any]:
@@ -95,9 +105,15 @@ def predict_model(lake: Lake, name: str, *, engine: str = "duckdb", as_of: date 
     entry, model = load_model(lake, name, version)
     eng = eng or lake_engine(lake, engine)
     day = as_of or data_end(eng)
-    table = model_kind(entry.kind).score(eng, model, day)
+    kind = model_kind(entry.kind)
+    table = kind.score(eng, model, day)
     table = table.append_column("model_version", pa.array([entry.version] * table.num_rows, pa.int32()))
-    write_predictions(lake, model_kind(entry.kind).predictions, table)
+    if kind.per_person:
+        write_predictions(lake, kind.predictions, table)
+    else:
+        write_model_table(lake, kind.predictions, table)
+    for extra, data in (kind.extra_tables(model) if kind.extra_tables else {}).items():
+        write_model_table(lake, extra, data)
     return table
 
 
