@@ -26,11 +26,19 @@ def _train_models(lake: Any, engine: str, days: int) -> dict[str, Any]:
     from siyu.core.errors import SiyuError
     from siyu.models.runner import train_model
 
+    settings: dict[str, dict[str, Any]] = {
+        "clv": {"holdout_days": 60 if days >= 150 else 0},
+        "churn": {"lead_time_people": 100},
+        "purchase_intent": {},
+        "cluster": {},
+        "baskets": {"min_support": 0.001},
+    }
     done: dict[str, Any] = {}
-    try:
-        done["clv"] = train_model(lake, "clv", engine=engine, config={"holdout_days": 60 if days >= 150 else 0})
-    except SiyuError as exc:
-        done["clv"] = str(exc)
+    for name, config in settings.items():
+        try:
+            done[name] = train_model(lake, name, engine=engine, config=config)
+        except SiyuError as exc:
+            done[name] = str(exc)
     return done
 
 
@@ -48,6 +56,28 @@ def _print_models(models: dict[str, Any], truth: dict[str, Any]) -> None:
         rows["holdout purchases, predicted vs actual"] = f"{v.metrics['holdout_total_error']:+.1%}"
     rows["customers scored"] = f"{clv.predictions:,}"
     out.print(kv_table(f"CLV model (客户终身价值) {v.label}: BG/NBD + Gamma-Gamma", rows))
+    others: dict[str, str] = {}
+    warnings = (("churn", "流失预警 churn (30 days)"), ("purchase_intent", "购买意向 purchase intent (7 days)"))
+    for name, label in warnings:
+        got = models.get(name)
+        if isinstance(got, str) or got is None:
+            others[label] = f"not trained: {got}"
+            continue
+        m = got.version.metrics
+        nan = float("nan")
+        others[label] = (f"AUC {m.get('auc', nan):.3f} vs recency rule {m.get('baseline_auc', nan):.3f}"
+                         f" · Brier {m.get('brier', nan):.3f} · {got.predictions:,} people scored")
+    cluster = models.get("cluster")
+    if cluster is not None and not isinstance(cluster, str):
+        m = cluster.version.metrics
+        others["客户分群 clusters (k-means)"] = (f"k = {int(m.get('k', 0))}, silhouette {m.get('silhouette', 0):.2f} · "
+                                              f"{cluster.predictions:,} people")
+    baskets = models.get("baskets")
+    if baskets is not None and not isinstance(baskets, str):
+        m = baskets.version.metrics
+        others["购物篮 basket rules (FP-growth)"] = (f"{int(m.get('rules', 0)):,} rules from "
+                                                 f"{int(m.get('baskets', 0)):,} orders")
+    out.print(kv_table("predictive models (预测模型) · siyu models list --lake …", others))
 
 
 def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "duckdb") -> dict[str, Any]:
@@ -86,7 +116,7 @@ def run_demo(out_dir: Path, *, users: int, days: int, seed: int, engine: str = "
         rep = build(lake, engine, step=lambda m: status.update(m))
     timings["build"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    with console.status("predictive models: CLV (BG/NBD + Gamma-Gamma)"):
+    with console.status("predictive models: CLV, churn, purchase intent, clusters, basket rules"):
         models = _train_models(lake, engine, days)
     timings["models"] = time.perf_counter() - t0
     t0 = time.perf_counter()
