@@ -117,7 +117,7 @@ def test_predictive_tag_bands_a_model_output(tagged: dict[str, Any], tmp_path: P
     lake = Lake(tmp_path / "lake")
     shutil.copytree(tagged["lake"].root, lake.root)
     people = sorted(set(tagged["values"]["one_id"]))[:5]
-    probs = [0.95, 0.7, 0.5, 0.1, None]
+    probs = [0.95, 0.5, 0.3, 0.1, None]
     out = lake.table_dir("models", "churn_predictions")
     out.mkdir(parents=True)
     pq.write_table(pa.table({"one_id": people, "churn_probability": probs}), out / "part-0.parquet")

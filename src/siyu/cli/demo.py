@@ -75,7 +75,7 @@ def _print_models(models: dict[str, Any], truth: dict[str, Any]) -> None:
     baskets = models.get("baskets")
     if baskets is not None and not isinstance(baskets, str):
         m = baskets.version.metrics
-        others["购物篮 basket rules (FP-growth)"] = (f"{int(m.get('rules', 0)):,} rules from "
+        others["购物篮 basket rules (FP-growth)"] = (f"{int(m.get('rules', 0)):,} rule(s) from "
                                                  f"{int(m.get('baskets', 0)):,} orders")
     out.print(kv_table("predictive models (预测模型) · siyu models list --lake …", others))
 

@@ -34,11 +34,11 @@ FORMAT_VERSION = 1
 BOOSTER_FILE = "booster.txt"
 MODEL_FILE = "model.json"
 #: Risk bands (风险分档) of churn probability: the churn_risk tag's bands (profile/tags/defaults/predictive.yaml).
-RISK_BANDS: tuple[tuple[str, float], ...] = (("high", 0.7), ("medium", 0.3), ("low", 0.0))
+RISK_BANDS: tuple[tuple[str, float], ...] = (("high", 0.5), ("medium", 0.25), ("low", 0.0))
 
 
 def risk_band(p: np.ndarray) -> list[str]:
-    """``high`` (≥ 0.7), ``medium`` (≥ 0.3) or ``low`` per probability."""
+    """``high`` (≥ 0.5), ``medium`` (≥ 0.25) or ``low`` per probability."""
     out = np.full(len(p), RISK_BANDS[-1][0], dtype=object)
     for name, lo in reversed(RISK_BANDS[:-1]):
         out[np.asarray(p) >= lo] = name
