@@ -389,10 +389,10 @@ def test_touches_carry_the_planted_boost(demo_engine: Engine, truth: dict[str, A
         effect[c["campaign_id"]] = c["effect"]
     ids = sorted(effect)
     assert len(ids) == 10
-    # one-sided 1% critical value of Spearman's rho for n = 10 is 0.745; the demo gives 0.91
+    # one-sided 1% critical value of Spearman's rho for n = 10 is 0.745; the demo gives 0.95
     rho = spearmanr([effect[c] for c in ids], [observed[c] for c in ids]).statistic
     assert rho >= 0.745, (rho, observed)
-    # each campaign within 30% of the ratio its planted effect predicts (the demo: 0.82–1.10 of it);
+    # each campaign within 30% of the ratio its planted effect predicts (the demo: 0.74–0.92 of it);
     # the theory ignores dropout and audience selection, so no tighter than that
     for c in ids:
         assert 0.7 <= observed[c] / theory[c] <= 1.3, (c, observed[c], theory[c])
@@ -404,9 +404,9 @@ def test_markov_and_shapley_credit_the_placebo_less(demo_engine: Engine, truth: 
     The lookback is 15 days, the shortest the reports advise and the first to cover the planted 14-day
     effect. If credit per touch followed the conversion probability within the window, the placebo would
     get (1 − E e^{−15λ}) / (1 − E e^{−λ(14·1.67 + 1)}) ≈ 0.71 of the strong campaigns' credit. With 30
-    days the same ratio is 0.85 in theory and 0.89–0.93 in the demo: the planted effects are then too
+    days the same ratio is 0.85 in theory and 0.88–0.91 in the demo: the planted effects are then too
     small beside the differences between campaign audiences (channel, send date), and no model ranks all
-    twelve (Spearman 0.1–0.55). At 15 days the demo gives 0.59 (Markov) and 0.76 (Shapley); 0.85 leaves room
+    twelve (Spearman 0.17–0.57). At 15 days the demo gives 0.53 (Markov) and 0.73 (Shapley); 0.85 leaves room
     for audience differences while staying far from parity.
 
     The A/B campaign is not a zero-effect campaign here: the world adds a 3-point absolute lift in 14-day

@@ -44,4 +44,4 @@ def test_interval_covers_the_planted_lift_in_about_95_percent_of_worlds() -> Non
     # binomial sd at 300 runs is 1.3 points; the unpooled Wald interval is slightly conservative here
     assert 0.92 <= covered <= 0.985, covered
     # and the test can fail: the same intervals around a wrong target (no lift) cover it far less often
-    assert np.mean([lo <= 0.0 <= hi for lo, hi, _ in runs]) < 0.85  # 0.79 with these seeds; 0.957 above
+    assert np.mean([lo <= 0.0 <= hi for lo, hi, _ in runs]) < 0.85  # 0.75 with these seeds; 0.950 above

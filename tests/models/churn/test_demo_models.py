@@ -1,10 +1,11 @@
 """Churn early warning and purchase intent on the demo world (20,000 people × 180 days), against the
 recency baseline measured in the same run, the observed labels and the planted disengagement.
 
-Measured on the demo world (seed 7, commit a567bb3) when these bars were set — churn_30, test date
-2026-05-30, 14,466 people: AUC 0.861 against the recency baseline's 0.696; Brier 0.120 against the
-calibrated baseline's 0.150. Against the planted truth (disengaged by the test date): 0.831 against 0.684.
-Purchase intent (7 days, 14-day snapshot grid): AUC 0.721 against 0.634; Brier 0.0484 against 0.0500.
+Measured on the demo world (seed 7) when these bars were set and re-measured at commit 00a0069 (after
+message_sent / message_failed became brand-side) — churn_30, 13,154 people on the test date: AUC 0.868
+against the recency baseline's 0.723; Brier 0.105 against the calibrated baseline's 0.133. Against the
+planted truth (disengaged by the test date): 0.819 against 0.709. Purchase intent (7 days, 14-day
+snapshot grid): AUC 0.717 against 0.620; Brier 0.0507 against 0.0524.
 The bars below leave about half of each margin.
 """
 
