@@ -47,6 +47,15 @@ def _clean(out: Path) -> None:
     shutil.rmtree(out / "truth" / "_parts", ignore_errors=True)
 
 
+def _single_threaded() -> bool:
+    """True when this process has one OS thread. Python's thread count misses native pools (OpenMP from
+    LightGBM or scikit-learn, DuckDB's workers), and a child forked beside them can die at once."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc: trust Python's count
+        return threading.active_count() == 1
+
+
 def _results(ctx: Context, jobs: list[ChunkJob], workers: int) -> Iterator[ChunkResult]:
     workers = min(workers, len(jobs))
     if workers <= 1:
@@ -54,7 +63,7 @@ def _results(ctx: Context, jobs: list[ChunkJob], workers: int) -> Iterator[Chunk
             yield run_chunk(ctx, job)
         return
     # fork needs no re-import of the caller's __main__ and starts fast, but is only safe without threads
-    fork_ok = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    fork_ok = "fork" in multiprocessing.get_all_start_methods() and _single_threaded()
     mp = multiprocessing.get_context("fork" if fork_ok else "spawn")
     with ProcessPoolExecutor(workers, mp_context=mp, initializer=_init_worker, initargs=(ctx,)) as pool:
         yield from pool.map(_work, jobs)
