@@ -9,7 +9,6 @@ how often someone buys; :meth:`GammaGamma.fit` reports that correlation so it ca
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -18,7 +17,7 @@ import numpy as np
 
 from siyu.core.errors import SiyuError
 from siyu.models.clv.likelihood import gamma_gamma_loglik
-from siyu.models.clv.mle import Fit, fit_mle
+from siyu.models.clv.mle import Fit, fit_mle, load_fit, save_fit
 
 PARAMS = ("p", "q", "gamma")
 
@@ -76,13 +75,9 @@ class GammaGamma:
         return np.asarray(ll)
 
     def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        doc = {"model": self.name, "params": self.params, "std_errors": self.std_errors, "metrics": self.metrics}
-        (folder / "model.json").write_text(json.dumps(doc, indent=2, sort_keys=True), encoding="utf-8")
+        save_fit(folder, self.name, self.params, self.std_errors, self.metrics)
 
     @classmethod
     def load(cls, folder: Path) -> Self:
-        doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        if doc.get("model") != cls.name:
-            raise SiyuError(f"{folder} holds a {doc.get('model')!r} model, not {cls.name!r}", code="bad_model_file")
-        return cls(params=doc["params"], std_errors=doc["std_errors"], metrics=doc["metrics"])
+        fit = load_fit(folder, cls.name)
+        return cls(params=fit["params"], std_errors=fit["std_errors"], metrics=fit["metrics"])

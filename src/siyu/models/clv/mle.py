@@ -10,8 +10,10 @@ differences of that gradient, and its inverse gives the standard errors.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -122,3 +124,19 @@ def _std_errors(hess: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         return np.full(len(hess), np.nan)
     return np.sqrt(np.clip(np.diag(cov), 0, None))
+
+
+def save_fit(folder: Path, model: str, params: dict[str, float], std_errors: dict[str, float],
+             metrics: dict[str, float]) -> None:
+    """Write a fitted model's numbers as ``folder/model.json`` (JSON, no pickle)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"model": model, "params": params, "std_errors": std_errors, "metrics": metrics}
+    (folder / "model.json").write_text(json.dumps(doc, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def load_fit(folder: Path, model: str) -> dict[str, dict[str, float]]:
+    """``params``, ``std_errors`` and ``metrics`` of a :func:`save_fit` folder holding ``model``."""
+    doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    if doc.get("model") != model:
+        raise SiyuError(f"{folder} holds a {doc.get('model')!r} model, not {model!r}", code="bad_model_file")
+    return {k: doc[k] for k in ("params", "std_errors", "metrics")}
