@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from siyu.core.errors import SiyuError
+from siyu.measure.event_sql import Params
 from siyu.models.predictions import write_predictions
 from siyu.models.text.keyword_clusters import KeywordTopics, cluster_keywords
 from siyu.models.text.keywords import extract_keywords
@@ -77,29 +78,22 @@ def read_comments(engine: Engine, *, events: Sequence[str] = DEFAULT_COMMENT_EVE
     for name in events:
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             raise SiyuError(f"event name {name!r} must be 1-100 characters", code="bad_events", input_name="events")
-    params: dict[str, Any] = {}
-
-    def bind(value: Any, sql_type: str) -> str:
-        key = f"p{len(params)}"
-        params[key] = value
-        return f"CAST(${key} AS {sql_type})"
-
-    text_path = bind("$." + _check_property(text_property, "text_property"), "VARCHAR")
-    text_sql = f"json_extract_string(properties, {text_path})"
+    p = Params()
+    text_sql = f"json_extract_string(properties, {p.text('$.' + _check_property(text_property, 'text_property'))})"
     columns = ["one_id", "event", "event_time", "dt"]
     if product_property is not None:
-        path = bind("$." + _check_property(product_property, "product_property"), "VARCHAR")
+        path = p.text("$." + _check_property(product_property, "product_property"))
         columns.append(f"json_extract_string(properties, {path}) AS product")
     columns.append(f"{text_sql} AS text")
-    where = [f"event IN ({', '.join(bind(e, 'VARCHAR') for e in events)})", "one_id IS NOT NULL",
+    where = [f"event IN {p.text_list(list(events))}", "one_id IS NOT NULL",
              f"{text_sql} IS NOT NULL", f"trim({text_sql}) <> ''"]
     if start is not None:
-        where.append(f"dt >= {bind(start, 'DATE')}")
+        where.append(f"dt >= {p.day(start)}")
     if end is not None:
-        where.append(f"dt <= {bind(end, 'DATE')}")
+        where.append(f"dt <= {p.day(end)}")
     sql = (f"SELECT {', '.join(columns)} FROM {check_identifier(view)} WHERE {' AND '.join(where)} "
            "ORDER BY one_id, event_time, event, text")
-    return engine.query(sql, params)
+    return engine.query(sql, p.values)
 
 
 def period_of(day: date | datetime, period: Period) -> str:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from siyu.core.errors import SiyuError
 from siyu.models.text.evaluate import evaluate_sentiment
-from siyu.models.text.insights import DEFAULT_COMMENT_EVENTS, comment_insights
+from siyu.models.text.insights import DEFAULT_COMMENT_EVENTS, comment_insights, read_comments
 from siyu.models.text.sentiment import Method, SentimentModel
 from siyu.warehouse.engine import Engine
 
@@ -53,14 +53,19 @@ class CommentSentiment:
         row = evaluation.accuracy.to_pylist()[0]
         metrics = {k: float(v) for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         trained = cls(evaluation.models[config.method], config, as_of, metrics)
-        metrics["comments_in_window"] = float(trained._insights(engine, as_of).comments.num_rows)
+        c = config
+        comments = read_comments(engine, events=c.events, text_property=c.text_property,
+                                 product_property=c.product_property, start=trained._start(as_of), end=as_of)
+        metrics["comments_in_window"] = float(comments.num_rows)  # counted, not scored: scoring is predict's job
         return trained
 
+    def _start(self, as_of: date) -> date:
+        return as_of - timedelta(days=self.config.lookback_days - 1)
+
     def _insights(self, engine: Engine, as_of: date) -> Any:
-        start = as_of - timedelta(days=self.config.lookback_days - 1)
         return comment_insights(engine, events=self.config.events, text_property=self.config.text_property,
-                                product_property=self.config.product_property, start=start, end=as_of,
-                                model=self.model)
+                                product_property=self.config.product_property, start=self._start(as_of),
+                                end=as_of, model=self.model)
 
     def score(self, engine: Engine, as_of: date) -> pa.Table:
         people = self._insights(engine, as_of).people
