@@ -87,10 +87,14 @@ def train_model(lake: Lake, name: str, *, engine: str = "duckdb", as_of: date | 
 
 
 def _active(lake: Lake, name: str) -> Any:
-    """The active version's model, or None when there is none (or it cannot be read)."""
+    """The active version's model, or None when there is none; one that cannot be read is logged, so a
+    retrain that loses its cluster ids says why."""
+    if not any(v.name == name for v in ModelRegistry(lake).versions()):
+        return None
     try:
         return load_model(lake, name)[1]
-    except SiyuError:
+    except SiyuError as exc:
+        log.warning("previous model unreadable; training from scratch", model=name, error=str(exc))
         return None
 
 
